@@ -1,0 +1,98 @@
+//! The convolutional s/t network: conv3×3 in → residual blocks → norm, ReLU, conv3×3 out.
+
+use candle_core::Tensor;
+use candle_nn::VarBuilder;
+
+use super::{Norm, WeightNormConv2d};
+use crate::config::NetNorm;
+use crate::onnx::{Graph, Value};
+use crate::{Mode, Result};
+
+/// A pre-activation residual block: `x + conv(relu(norm(conv(relu(norm(x))))))`.
+struct ResBlock {
+    norm1: Norm,
+    conv1: WeightNormConv2d,
+    norm2: Norm,
+    conv2: WeightNormConv2d,
+}
+
+impl ResBlock {
+    fn new(width: usize, norm: NetNorm, vb: VarBuilder) -> Result<Self> {
+        Ok(Self {
+            norm1: Norm::new(norm, width, vb.pp("norm1"))?,
+            conv1: WeightNormConv2d::new(width, width, 3, false, vb.pp("conv1"))?,
+            norm2: Norm::new(norm, width, vb.pp("norm2"))?,
+            conv2: WeightNormConv2d::new(width, width, 3, false, vb.pp("conv2"))?,
+        })
+    }
+
+    fn forward(&self, x: &Tensor, mode: Mode) -> Result<Tensor> {
+        let h = self.conv1.forward(&self.norm1.forward(x, mode)?.relu()?)?;
+        let h = self.conv2.forward(&self.norm2.forward(&h, mode)?.relu()?)?;
+        Ok((x + h)?)
+    }
+
+    fn emit(&self, g: &mut Graph, x: &Value, hw: usize) -> Result<Value> {
+        let h = self.norm1.emit(g, x, hw)?;
+        let h = g.unary("Relu", &h);
+        let h = self.conv1.emit(g, &h)?;
+        let h = self.norm2.emit(g, &h, hw)?;
+        let h = g.unary("Relu", &h);
+        let h = self.conv2.emit(g, &h)?;
+        Ok(g.add(x, &h))
+    }
+}
+
+/// Shapes: `[N, C, H, W] -> [N, 2C, H, W]`. The output conv starts at zero, so a coupling built
+/// on it starts as the identity.
+pub struct ResNet {
+    in_conv: WeightNormConv2d,
+    blocks: Vec<ResBlock>,
+    out_norm: Norm,
+    out_conv: WeightNormConv2d,
+    hw: usize,
+}
+
+impl ResNet {
+    /// A ResNet for `channels`-channel inputs of `h×w` pixels, `width` channels inside.
+    pub fn new(
+        channels: usize,
+        (h, w): (usize, usize),
+        width: usize,
+        num_blocks: usize,
+        norm: NetNorm,
+        vb: VarBuilder,
+    ) -> Result<Self> {
+        let blocks = (0..num_blocks)
+            .map(|i| ResBlock::new(width, norm, vb.pp(format!("block{i}"))))
+            .collect::<Result<_>>()?;
+        Ok(Self {
+            in_conv: WeightNormConv2d::new(channels, width, 3, false, vb.pp("in_conv"))?,
+            blocks,
+            out_norm: Norm::new(norm, width, vb.pp("out_norm"))?,
+            out_conv: WeightNormConv2d::new(width, 2 * channels, 3, true, vb.pp("out_conv"))?,
+            hw: h * w,
+        })
+    }
+
+    /// `[N, C, H, W] -> [N, 2C, H, W]`.
+    pub fn forward(&self, x: &Tensor, mode: Mode) -> Result<Tensor> {
+        let mut h = self.in_conv.forward(x)?;
+        for block in &self.blocks {
+            h = block.forward(&h, mode)?;
+        }
+        let h = self.out_norm.forward(&h, mode)?.relu()?;
+        self.out_conv.forward(&h)
+    }
+
+    /// Emits the eval-mode forward.
+    pub fn emit(&self, g: &mut Graph, x: &Value) -> Result<Value> {
+        let mut h = g.scoped("in_conv", |g| self.in_conv.emit(g, x))?;
+        for (i, block) in self.blocks.iter().enumerate() {
+            h = g.scoped(&format!("block{i}"), |g| block.emit(g, &h, self.hw))?;
+        }
+        let h = self.out_norm.emit(g, &h, self.hw)?;
+        let h = g.unary("Relu", &h);
+        g.scoped("out_conv", |g| self.out_conv.emit(g, &h))
+    }
+}

@@ -1,0 +1,16 @@
+//! A small ONNX graph builder over candle-onnx's prost types.
+//!
+//! Layers emit their nodes through [`Graph`]; [`Graph::into_model`] wraps them in a `ModelProto`
+//! with opset [`OPSET`] and IR version [`IR_VERSION`], which ONNX Runtime 1.31 and candle-onnx
+//! both read correctly (candle-onnx misreads ReduceSum/Split below opset 13).
+
+mod graph;
+mod log_det;
+
+pub use graph::{Graph, Value, ValueShape};
+pub use log_det::LogDet;
+
+/// The ONNX opset both graphs of a bundle use.
+pub const OPSET: i64 = 17;
+/// The ONNX IR version both graphs of a bundle use.
+pub const IR_VERSION: i64 = 8;

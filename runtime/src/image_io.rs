@@ -1,0 +1,220 @@
+//! Images in and out: u8 image files ↔ flat `f32` pixel-unit data in `C, H, W` order.
+
+use std::io::Cursor;
+use std::path::Path;
+
+use image::{ColorType, DynamicImage, GrayImage, ImageFormat, ImageReader, RgbImage};
+
+use crate::error::{Result, RuntimeError};
+use crate::files::write_atomic;
+
+/// Grey level of the border lines in [`grid_image`].
+const BORDER: u8 = 128;
+
+fn split_shape(shape: &[usize], path: &Path) -> Result<(usize, u32, u32)> {
+    match shape {
+        [c @ (1 | 3), h, w] => Ok((*c, *w as u32, *h as u32)),
+        _ => Err(RuntimeError::ImageChannels {
+            path: path.to_path_buf(),
+            expected: "1 (grey) or 3 (RGB) channels".into(),
+            found: format!("a model data shape {shape:?} that image files cannot hold"),
+        }),
+    }
+}
+
+fn describe(color: ColorType) -> &'static str {
+    match color {
+        ColorType::L8 => "1 channel (8-bit grey)",
+        ColorType::La8 => "2 channels (grey + alpha)",
+        ColorType::Rgb8 => "3 channels (8-bit RGB)",
+        ColorType::Rgba8 => "4 channels (RGBA)",
+        ColorType::L16 => "16-bit grey",
+        ColorType::La16 => "16-bit grey + alpha",
+        ColorType::Rgb16 => "16-bit RGB",
+        ColorType::Rgba16 => "16-bit RGBA",
+        _ => "an unsupported pixel format",
+    }
+}
+
+/// Reads a PNG or JPEG file (format sniffed from the content) as one data item of `shape = [C, H, W]`.
+///
+/// The image must be 8-bit with exactly `C` channels (1 = grey, 3 = RGB) and exactly `W × H` pixels: it is never
+/// converted or resized silently. Pixels are returned as `p + 0.5` (the deterministic dequantization of
+/// docs/bundle.md), in `C, H, W` order.
+///
+/// ```no_run
+/// let x = realnvp_runtime::image_io::load_image("digit.png", &[1, 28, 28])?;
+/// assert_eq!(x.len(), 784);
+/// # Ok::<(), realnvp_runtime::RuntimeError>(())
+/// ```
+pub fn load_image(path: impl AsRef<Path>, shape: &[usize]) -> Result<Vec<f32>> {
+    let path = path.as_ref();
+    let (channels, width, height) = split_shape(shape, path)?;
+    let bytes = std::fs::read(path).map_err(|e| RuntimeError::io(path, e))?;
+    let decode_error = |reason: String| RuntimeError::ImageDecode {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let reader = ImageReader::new(Cursor::new(bytes))
+        .with_guessed_format()
+        .map_err(|e| decode_error(e.to_string()))?;
+    if reader.format().is_none() {
+        return Err(decode_error("not a PNG or JPEG file".into()));
+    }
+    let image = reader
+        .decode()
+        .map_err(|e| decode_error(format!("{e} (truncated or corrupt file?)")))?;
+
+    let found = image.color();
+    let ok = matches!((channels, found), (1, ColorType::L8) | (3, ColorType::Rgb8));
+    if !ok {
+        return Err(RuntimeError::ImageChannels {
+            path: path.to_path_buf(),
+            expected: if channels == 1 {
+                "1 channel (8-bit grey)".into()
+            } else {
+                "3 channels (8-bit RGB)".into()
+            },
+            found: describe(found).into(),
+        });
+    }
+    if image.width() != width || image.height() != height {
+        return Err(RuntimeError::ImageSize {
+            path: path.to_path_buf(),
+            expected_w: width,
+            expected_h: height,
+            found_w: image.width(),
+            found_h: image.height(),
+        });
+    }
+
+    let hw = (width * height) as usize;
+    let raw = image.as_bytes();
+    let mut x = vec![0f32; channels * hw];
+    // The decoder's bytes are interleaved (H, W, C); the model wants planar (C, H, W).
+    for (i, &p) in raw.iter().enumerate() {
+        let (pixel, c) = (i / channels, i % channels);
+        x[c * hw + pixel] = f32::from(p) + 0.5;
+    }
+    Ok(x)
+}
+
+/// Pixel-unit data to `u8`: `floor(clamp(x, 0, 255))` (NaN becomes 0).
+pub fn to_u8(x: &[f32]) -> Vec<u8> {
+    x.iter()
+        .map(|&v| {
+            if v.is_nan() {
+                0
+            } else {
+                v.clamp(0.0, 255.0).floor() as u8
+            }
+        })
+        .collect()
+}
+
+fn check_items(x: &[f32], n: usize, shape: &[usize]) -> Result<()> {
+    let per_item: usize = shape.iter().product();
+    if n == 0 {
+        return Err(RuntimeError::EmptyBatch);
+    }
+    let expected = n.saturating_mul(per_item);
+    if x.len() != expected {
+        return Err(RuntimeError::InputLength {
+            what: "x",
+            got: x.len(),
+            expected,
+            n,
+            per_item,
+            shape: shape.to_vec(),
+        });
+    }
+    Ok(())
+}
+
+/// Turns `n` items of pixel-unit data (`[C, H, W]`, C = 1 or 3) into 8-bit images.
+pub fn to_images(x: &[f32], n: usize, shape: &[usize]) -> Result<Vec<DynamicImage>> {
+    let (channels, width, height) = split_shape(shape, Path::new("<output>"))?;
+    check_items(x, n, shape)?;
+    let hw = (width * height) as usize;
+    let bytes = to_u8(x);
+    Ok(bytes
+        .chunks(channels * hw)
+        .map(|item| {
+            let interleaved: Vec<u8> = (0..hw)
+                .flat_map(|p| (0..channels).map(move |c| item[c * hw + p]))
+                .collect();
+            if channels == 1 {
+                DynamicImage::ImageLuma8(
+                    GrayImage::from_raw(width, height, interleaved).unwrap_or_default(),
+                )
+            } else {
+                DynamicImage::ImageRgb8(
+                    RgbImage::from_raw(width, height, interleaved).unwrap_or_default(),
+                )
+            }
+        })
+        .collect())
+}
+
+/// Tiles `n` items into one image, `cols` per row (default: a near-square grid), with 1-pixel grey borders.
+pub fn grid_image(
+    x: &[f32],
+    n: usize,
+    shape: &[usize],
+    cols: Option<usize>,
+) -> Result<DynamicImage> {
+    let images = to_images(x, n, shape)?;
+    let (channels, width, height) = split_shape(shape, Path::new("<output>"))?;
+    let cols = cols
+        .unwrap_or_else(|| (n as f64).sqrt().ceil() as usize)
+        .clamp(1, n) as u32;
+    let rows = (n as u32).div_ceil(cols);
+    let (gw, gh) = (cols * (width + 1) + 1, rows * (height + 1) + 1);
+    let mut grid = RgbImage::from_pixel(gw, gh, image::Rgb([BORDER; 3]));
+    for (k, item) in images.iter().enumerate() {
+        let (gx, gy) = (
+            (k as u32 % cols) * (width + 1) + 1,
+            (k as u32 / cols) * (height + 1) + 1,
+        );
+        let rgb = item.to_rgb8();
+        for (px, py, p) in rgb.enumerate_pixels() {
+            grid.put_pixel(gx + px, gy + py, *p);
+        }
+    }
+    Ok(if channels == 1 {
+        DynamicImage::ImageLuma8(DynamicImage::ImageRgb8(grid).to_luma8())
+    } else {
+        DynamicImage::ImageRgb8(grid)
+    })
+}
+
+/// Encodes `image` as PNG and writes it atomically (temporary file in the same directory, then rename).
+pub fn write_png(path: impl AsRef<Path>, image: &DynamicImage) -> Result<()> {
+    let path = path.as_ref();
+    let mut bytes = Vec::new();
+    image
+        .write_to(&mut Cursor::new(&mut bytes), ImageFormat::Png)
+        .map_err(|e| RuntimeError::io(path, std::io::Error::other(e)))?;
+    write_atomic(path, &bytes)
+}
+
+/// Writes `n` items as a PNG grid (see [`grid_image`]).
+///
+/// ```no_run
+/// # use realnvp_runtime::{Flow, LoadOptions, image_io};
+/// # fn main() -> Result<(), realnvp_runtime::RuntimeError> {
+/// let flow = Flow::load("out/model", &LoadOptions::default())?;
+/// let x = flow.sample(64, 0.7, 1)?;
+/// image_io::write_grid_png("grid.png", &x, 64, flow.data_shape(), None)?;
+/// # Ok(())
+/// # }
+/// ```
+pub fn write_grid_png(
+    path: impl AsRef<Path>,
+    x: &[f32],
+    n: usize,
+    shape: &[usize],
+    cols: Option<usize>,
+) -> Result<()> {
+    write_png(path, &grid_image(x, n, shape, cols)?)
+}

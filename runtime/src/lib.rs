@@ -1,0 +1,36 @@
+//! Score and sample RealNVP normalizing flows exported by `trainer export`, with ONNX Runtime.
+//!
+//! A *bundle* (docs/bundle.md) is a directory holding `forward.onnx` (data → latent and exact log-likelihood),
+//! `inverse.onnx` (latent → data) and `model.json`. [`Flow::load`] validates the pair and runs it on CPU or CUDA;
+//! [`image_io`] and [`vector_io`] move data between files and the flat `f32` layout the graphs use.
+//!
+//! The ONNX Runtime library is loaded at run time from [`LoadOptions::library_path`], else `ORT_DYLIB_PATH`,
+//! else `<workspace>/.ort/libonnxruntime.so` (installed by `make setup`).
+//!
+//! ```no_run
+//! use realnvp_runtime::{Flow, LoadOptions, image_io};
+//! # fn main() -> Result<(), realnvp_runtime::RuntimeError> {
+//! let flow = Flow::load("out/model", &LoadOptions::default())?;
+//! let x = flow.load_image("digit.png")?;
+//! println!("{:.3} bits/dim", flow.bits_per_dim(&x, 1)?[0]);
+//! let samples = flow.sample(64, 0.7, 1)?;
+//! image_io::write_grid_png("grid.png", &samples, 64, flow.data_shape(), None)?;
+//! # Ok(())
+//! # }
+//! ```
+
+mod error;
+mod files;
+mod flow;
+pub mod image_io;
+mod library;
+mod metadata;
+mod options;
+pub mod vector_io;
+
+pub use error::{Result, RuntimeError};
+pub use files::write_atomic;
+pub use flow::{Encoded, Flow};
+pub use library::{ORT_DYLIB_ENV, default_library_path, loaded_library_path, resolve_library_path};
+pub use metadata::{BundleMetadata, DataKind, FORMAT_VERSION, REQUIRED_KEYS};
+pub use options::{Device, LoadOptions, Provider};

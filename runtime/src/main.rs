@@ -1,0 +1,431 @@
+//! `runtime`: sample, score, inspect and check exported RealNVP bundles with ONNX Runtime.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use realnvp_runtime::{DataKind, Device, Flow, LoadOptions, image_io, vector_io};
+
+#[derive(Parser)]
+#[command(
+    name = "runtime",
+    version,
+    about = "Score and sample exported RealNVP flows with ONNX Runtime"
+)]
+struct Cli {
+    #[command(flatten)]
+    global: Global,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Args)]
+struct Global {
+    /// Where to run: auto (CUDA if built with it and usable, else CPU), cpu, cuda or cuda:N.
+    #[arg(long, global = true, default_value = "auto")]
+    device: Device,
+    /// ONNX Runtime intra-op threads (default: one per core).
+    #[arg(long, global = true)]
+    threads: Option<usize>,
+    /// Path to libonnxruntime.so (default: $ORT_DYLIB_PATH, then the project's .ort/ from `make setup`).
+    #[arg(long, global = true)]
+    ort_lib: Option<PathBuf>,
+    /// Items per ONNX Runtime call.
+    #[arg(long, global = true, default_value_t = 256)]
+    batch_size: usize,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Draw samples: a PNG grid, one PNG per sample, or (vector models) CSV / scatter PNG.
+    Sample(SampleArgs),
+    /// Score images, image folders or CSV files: per-item log_prob (nats) and bits/dim.
+    Score(ScoreArgs),
+    /// Print the bundle's metadata, shapes, execution provider and export errors.
+    Info(InfoArgs),
+    /// Round-trip fresh samples z → x → z and x → z → x; fails when an error exceeds the tolerance.
+    Check(CheckArgs),
+}
+
+#[derive(Args)]
+struct SampleArgs {
+    /// Bundle directory (forward.onnx, inverse.onnx, model.json).
+    #[arg(long)]
+    model: PathBuf,
+    /// Number of samples.
+    #[arg(long, default_value_t = 64)]
+    n: usize,
+    /// Latent standard deviation; 1.0 samples the model as trained, lower gives cleaner samples.
+    #[arg(long, default_value_t = 0.7)]
+    temperature: f32,
+    /// Random seed; the same seed gives the same samples.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Output file: .png (grid for images, scatter for vectors) or .csv (vector models).
+    #[arg(long, required_unless_present = "out_dir", conflicts_with = "out_dir")]
+    out: Option<PathBuf>,
+    /// Write one PNG per sample (image models) into this directory.
+    #[arg(long)]
+    out_dir: Option<PathBuf>,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Format {
+    Csv,
+    Json,
+}
+
+#[derive(Args)]
+struct ScoreArgs {
+    /// Bundle directory.
+    #[arg(long)]
+    model: PathBuf,
+    /// Image files, directories of images (PNG/JPEG, not recursive) or CSV files (vector models; each row is
+    /// reported as PATH:ROW, ROW counting data rows from 1).
+    #[arg(required = true)]
+    paths: Vec<PathBuf>,
+    /// Output format on stdout.
+    #[arg(long, value_enum, default_value = "csv")]
+    format: Format,
+}
+
+#[derive(Args)]
+struct InfoArgs {
+    /// Bundle directory.
+    #[arg(long)]
+    model: PathBuf,
+}
+
+#[derive(Args)]
+struct CheckArgs {
+    /// Bundle directory.
+    #[arg(long)]
+    model: PathBuf,
+    /// Number of fresh samples.
+    #[arg(long, default_value_t = 16)]
+    n: usize,
+    /// Largest allowed relative error, max|a - b| / max(1, max|a|).
+    #[arg(long, default_value_t = 1e-3)]
+    tolerance: f32,
+    /// Sampling temperature of the fresh samples.
+    #[arg(long, default_value_t = 1.0)]
+    temperature: f32,
+    /// Random seed.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<ExitCode> {
+    let options = LoadOptions {
+        device: cli.global.device,
+        threads: cli.global.threads,
+        library_path: cli.global.ort_lib.clone(),
+        batch_size: cli.global.batch_size,
+    };
+    let model = match &cli.command {
+        Command::Sample(a) => &a.model,
+        Command::Score(a) => &a.model,
+        Command::Info(a) => &a.model,
+        Command::Check(a) => &a.model,
+    };
+    let flow = Flow::load(model, &options)
+        .with_context(|| format!("loading bundle {}", model.display()))?;
+    match cli.command {
+        Command::Sample(a) => sample(&flow, a),
+        Command::Score(a) => score(&flow, a),
+        Command::Info(_) => info(&flow),
+        Command::Check(a) => check(&flow, a),
+    }
+}
+
+fn extension(path: &Path) -> String {
+    path.extension()
+        .map(|e| e.to_string_lossy().to_ascii_lowercase())
+        .unwrap_or_default()
+}
+
+fn sample(flow: &Flow, a: SampleArgs) -> Result<ExitCode> {
+    let x = flow.sample(a.n, a.temperature, a.seed)?;
+    let shape = flow.data_shape();
+    match (flow.data_kind(), a.out, a.out_dir) {
+        (DataKind::Image, _, Some(dir)) => {
+            for (i, img) in image_io::to_images(&x, a.n, shape)?.iter().enumerate() {
+                image_io::write_png(dir.join(format!("sample_{i:04}.png")), img)?;
+            }
+            eprintln!("wrote {} PNGs to {}", a.n, dir.display());
+        }
+        (DataKind::Image, Some(out), None) => {
+            if extension(&out) != "png" {
+                bail!(
+                    "--out {} must end in .png for an image model",
+                    out.display()
+                );
+            }
+            image_io::write_grid_png(&out, &x, a.n, shape, None)?;
+            eprintln!("wrote a grid of {} samples to {}", a.n, out.display());
+        }
+        (DataKind::Vector, Some(out), None) => {
+            match extension(&out).as_str() {
+                "csv" => vector_io::write_csv(&out, &x, shape[0])?,
+                "png" => vector_io::write_scatter_png(&out, &x, shape[0], 512)?,
+                _ => bail!(
+                    "--out {} must end in .csv or .png for a vector model",
+                    out.display()
+                ),
+            }
+            eprintln!("wrote {} samples to {}", a.n, out.display());
+        }
+        (DataKind::Vector, _, Some(_)) => {
+            bail!("--out-dir is for image models; use --out x.csv or --out x.png")
+        }
+        (_, None, None) => bail!("pass --out FILE or --out-dir DIR"),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// One scored item, printed as a CSV row or JSON object.
+struct Row {
+    name: String,
+    log_prob: f32,
+    bits_per_dim: f32,
+}
+
+fn is_image_file(path: &Path) -> bool {
+    matches!(extension(path).as_str(), "png" | "jpg" | "jpeg")
+}
+
+/// Expands directories into their image files (sorted, so output order is stable).
+fn expand(paths: &[PathBuf], failures: &mut Vec<String>) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for path in paths {
+        if path.is_dir() {
+            match std::fs::read_dir(path) {
+                Ok(entries) => {
+                    let mut files: Vec<PathBuf> = entries
+                        .filter_map(|e| e.ok().map(|e| e.path()))
+                        .filter(|p| p.is_file() && is_image_file(p))
+                        .collect();
+                    files.sort();
+                    if files.is_empty() {
+                        failures.push(format!(
+                            "{}: directory holds no .png/.jpg/.jpeg files",
+                            path.display()
+                        ));
+                    }
+                    out.extend(files);
+                }
+                Err(e) => failures.push(format!("{}: {e}", path.display())),
+            }
+        } else {
+            out.push(path.clone());
+        }
+    }
+    out
+}
+
+fn score(flow: &Flow, a: ScoreArgs) -> Result<ExitCode> {
+    let mut failures = Vec::new();
+    let mut rows = Vec::new();
+    let files = expand(&a.paths, &mut failures);
+    match flow.data_kind() {
+        DataKind::Image => {
+            let mut names = Vec::new();
+            let mut data = Vec::new();
+            for file in &files {
+                match flow.load_image(file) {
+                    Ok(x) => {
+                        names.push(file.display().to_string());
+                        data.extend(x);
+                    }
+                    Err(e) => failures.push(e.to_string()),
+                }
+            }
+            if !names.is_empty() {
+                let enc = flow.encode(&data, names.len())?;
+                for (i, name) in names.into_iter().enumerate() {
+                    rows.push(Row {
+                        name,
+                        log_prob: enc.log_prob[i],
+                        bits_per_dim: enc.bits_per_dim[i],
+                    });
+                }
+            }
+        }
+        DataKind::Vector => {
+            let dim = flow.data_shape()[0];
+            for file in &files {
+                let scored = vector_io::read_csv(file, dim)
+                    .map_err(anyhow::Error::from)
+                    .and_then(|(x, n)| {
+                        let enc = flow.encode(&x, n)?;
+                        Ok((0..n)
+                            .map(|i| Row {
+                                name: format!("{}:{}", file.display(), i + 1),
+                                log_prob: enc.log_prob[i],
+                                bits_per_dim: enc.bits_per_dim[i],
+                            })
+                            .collect::<Vec<_>>())
+                    });
+                match scored {
+                    Ok(r) => rows.extend(r),
+                    Err(e) => failures.push(format!("{e:#}")),
+                }
+            }
+        }
+    }
+
+    let mut stdout = std::io::stdout().lock();
+    match a.format {
+        Format::Csv => {
+            writeln!(stdout, "path,log_prob,bits_per_dim")?;
+            for r in &rows {
+                writeln!(
+                    stdout,
+                    "{},{},{}",
+                    csv_field(&r.name),
+                    r.log_prob,
+                    r.bits_per_dim
+                )?;
+            }
+        }
+        Format::Json => {
+            let items: Vec<serde_json::Value> = rows
+                .iter()
+                .map(|r| serde_json::json!({"path": r.name, "log_prob": json_f32(r.log_prob), "bits_per_dim": json_f32(r.bits_per_dim)}))
+                .collect();
+            writeln!(stdout, "{}", serde_json::to_string_pretty(&items)?)?;
+        }
+    }
+    stdout.flush()?;
+
+    let mean =
+        rows.iter().map(|r| f64::from(r.bits_per_dim)).sum::<f64>() / rows.len().max(1) as f64;
+    for f in &failures {
+        eprintln!("unreadable input: {f}");
+    }
+    if rows.is_empty() {
+        eprintln!("scored 0 items; {} unreadable", failures.len());
+    } else {
+        eprintln!(
+            "scored {} items, mean {mean:.4} bits/dim; {} unreadable",
+            rows.len(),
+            failures.len()
+        );
+    }
+    Ok(if failures.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// An f32 as the shortest decimal that round-trips (not the f64 widening's long tail of digits).
+fn json_f32(v: f32) -> serde_json::Value {
+    v.to_string()
+        .parse::<f64>()
+        .map(serde_json::Value::from)
+        .unwrap_or(serde_json::Value::Null)
+}
+
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
+fn info(flow: &Flow) -> Result<ExitCode> {
+    let m = flow.metadata();
+    println!("bundle:          {}", flow.dir().display());
+    println!("format version:  {}", m.format_version);
+    println!("pair id:         {}", m.pair_id);
+    println!("data:            {} {:?}", m.data_kind, m.data_shape);
+    println!("latent dim:      {}", m.latent_dim);
+    println!(
+        "forward.onnx:    x [N, {}] -> z [N, {}], log_prob [N], bits_per_dim [N]",
+        dims(&m.data_shape),
+        m.latent_dim
+    );
+    println!(
+        "inverse.onnx:    z [N, {}] -> x [N, {}]",
+        m.latent_dim,
+        dims(&m.data_shape)
+    );
+    println!("opset:           {}", m.opset);
+    println!("preprocessing:   {}", m.preprocessing);
+    println!("training:        {}", m.training);
+    println!("export errors:   {}", m.export_errors);
+    println!("config:          {}", m.config);
+    println!("provider:        {}", flow.provider());
+    println!("onnxruntime lib: {}", flow.library_path().display());
+    Ok(ExitCode::SUCCESS)
+}
+
+fn dims(shape: &[usize]) -> String {
+    shape
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Relative error: max|a - b| / max(1, max|a|), so pixel-unit and unit-scale data share one tolerance.
+fn rel_error(a: &[f32], b: &[f32]) -> (f32, f32) {
+    let abs = a
+        .iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0f32, f32::max);
+    let scale = a.iter().map(|x| x.abs()).fold(1f32, f32::max);
+    (abs, abs / scale)
+}
+
+fn check(flow: &Flow, a: CheckArgs) -> Result<ExitCode> {
+    if !(a.tolerance.is_finite() && a.tolerance > 0.0) {
+        bail!("--tolerance must be a positive number, got {}", a.tolerance);
+    }
+    let z = flow.sample_latent(a.n, a.temperature, a.seed)?;
+    let x = flow.decode(&z, a.n)?;
+    let z2 = flow.encode(&x, a.n)?.z;
+    let x2 = flow.decode(&z2, a.n)?;
+    let (z_abs, z_rel) = rel_error(&z, &z2);
+    let (x_abs, x_rel) = rel_error(&x, &x2);
+    println!("z -> x -> z: max abs error {z_abs:.3e}, relative {z_rel:.3e}");
+    println!("x -> z -> x: max abs error {x_abs:.3e}, relative {x_rel:.3e}");
+    if z_rel > a.tolerance || x_rel > a.tolerance {
+        eprintln!(
+            "FAIL: relative round-trip error above tolerance {:.1e} ({} samples)",
+            a.tolerance, a.n
+        );
+        return Ok(ExitCode::FAILURE);
+    }
+    println!(
+        "ok: within tolerance {:.1e} ({} samples on {})",
+        a.tolerance,
+        a.n,
+        flow.provider()
+    );
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,235 @@
+//! Numerics of a loaded flow against the fixture's closed form, determinism, batching and threads.
+
+mod common;
+
+use std::sync::Arc;
+
+use common::{bundle, closed_form, cpu, pixels};
+use realnvp_runtime::{DataKind, Flow, LoadOptions, Provider};
+
+fn rel(a: f64, b: f64) -> f64 {
+    (a - b).abs() / b.abs().max(1.0)
+}
+
+#[test]
+fn image_log_prob_and_z_match_closed_form() {
+    let flow = Flow::load(bundle(&[]), &cpu()).unwrap();
+    assert_eq!(flow.data_kind(), DataKind::Image);
+    assert_eq!(flow.data_shape(), &[1, 4, 4]);
+    assert_eq!(flow.latent_dim(), 16);
+    let n = 5;
+    let x = pixels(n, 16, 7);
+    let enc = flow.encode(&x, n).unwrap();
+    assert_eq!(
+        (enc.z.len(), enc.log_prob.len(), enc.bits_per_dim.len()),
+        (n * 16, n, n)
+    );
+    for i in 0..n {
+        let (z, lp) = closed_form(&x[i * 16..(i + 1) * 16], true);
+        assert!(
+            rel(f64::from(enc.log_prob[i]), lp) < 1e-5,
+            "item {i}: {} vs {lp}",
+            enc.log_prob[i]
+        );
+        let bpd = -lp / (16.0 * std::f64::consts::LN_2);
+        assert!(rel(f64::from(enc.bits_per_dim[i]), bpd) < 1e-5);
+        for (k, zk) in z.iter().enumerate() {
+            assert!(
+                (f64::from(enc.z[i * 16 + k]) - zk).abs() < 1e-4,
+                "z[{i},{k}]"
+            );
+        }
+    }
+    assert_eq!(flow.log_prob(&x, n).unwrap(), enc.log_prob);
+    assert_eq!(flow.bits_per_dim(&x, n).unwrap(), enc.bits_per_dim);
+}
+
+#[test]
+fn vector_log_prob_matches_closed_form_and_round_trips() {
+    let flow = Flow::load(bundle(&["--kind", "vector"]), &cpu()).unwrap();
+    assert_eq!(flow.data_kind(), DataKind::Vector);
+    let x = vec![0.3f32, -1.2, 2.5, 0.0, -0.01, 0.02];
+    let enc = flow.encode(&x, 3).unwrap();
+    for i in 0..3 {
+        let (_, lp) = closed_form(&x[i * 2..i * 2 + 2], false);
+        assert!(
+            rel(f64::from(enc.log_prob[i]), lp) < 1e-5,
+            "{} vs {lp}",
+            enc.log_prob[i]
+        );
+    }
+    let back = flow.decode(&enc.z, 3).unwrap();
+    for (a, b) in x.iter().zip(&back) {
+        assert!((a - b).abs() < 1e-5, "{a} vs {b}");
+    }
+}
+
+#[test]
+fn decode_inverts_encode() {
+    let flow = Flow::load(bundle(&["--shape", "3,4,5"]), &cpu()).unwrap();
+    let n = 4;
+    let x = pixels(n, 60, 3);
+    let z = flow.encode(&x, n).unwrap().z;
+    let back = flow.decode(&z, n).unwrap();
+    let max_err = x
+        .iter()
+        .zip(&back)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0f32, f32::max);
+    assert!(max_err < 1e-3, "max |x - decode(encode(x))| = {max_err}");
+}
+
+#[test]
+fn sampling_is_seeded_and_uses_the_temperature() {
+    let flow = Flow::load(bundle(&[]), &cpu()).unwrap();
+    let a = flow.sample(8, 0.7, 42).unwrap();
+    assert_eq!(
+        a,
+        flow.sample(8, 0.7, 42).unwrap(),
+        "same seed, same samples"
+    );
+    assert_ne!(
+        a,
+        flow.sample(8, 0.7, 43).unwrap(),
+        "another seed, other samples"
+    );
+    assert_eq!(a.len(), 8 * 16);
+    // The samples are decode(sample_latent(..)), and the latent's spread is the temperature.
+    let z = flow.sample_latent(8, 0.7, 42).unwrap();
+    assert_eq!(a, flow.decode(&z, 8).unwrap());
+    let z = flow.sample_latent(4000, 0.5, 9).unwrap();
+    let std = (z.iter().map(|v| f64::from(*v).powi(2)).sum::<f64>() / z.len() as f64).sqrt();
+    assert!((std - 0.5).abs() < 0.01, "latent std {std}, expected 0.5");
+}
+
+#[test]
+fn chunked_batches_agree_with_one_batch() {
+    let dir = bundle(&[]);
+    let whole = Flow::load(&dir, &cpu()).unwrap();
+    let chunked = Flow::load(
+        &dir,
+        &LoadOptions {
+            batch_size: 3,
+            ..cpu()
+        },
+    )
+    .unwrap();
+    assert_eq!(chunked.batch_size(), 3);
+    let n = 10;
+    let x = pixels(n, 16, 11);
+    let a = whole.encode(&x, n).unwrap();
+    let b = chunked.encode(&x, n).unwrap();
+    assert_eq!(a.log_prob.len(), n);
+    assert_eq!(b.log_prob.len(), n);
+    for (p, q) in a.log_prob.iter().zip(&b.log_prob) {
+        assert!((p - q).abs() <= 1e-4 * p.abs(), "{p} vs {q}");
+    }
+    let xa = whole.decode(&a.z, n).unwrap();
+    let xb = chunked.decode(&a.z, n).unwrap();
+    for (p, q) in xa.iter().zip(&xb) {
+        assert!((p - q).abs() < 1e-3);
+    }
+}
+
+#[test]
+fn eight_threads_give_bit_identical_results_to_one() {
+    let flow = Arc::new(
+        Flow::load(
+            bundle(&[]),
+            &LoadOptions {
+                threads: Some(2),
+                batch_size: 7,
+                ..cpu()
+            },
+        )
+        .unwrap(),
+    );
+    let n = 50;
+    let x = Arc::new(pixels(n, 16, 5));
+    let reference = flow.encode(&x, n).unwrap();
+    let reference_samples = flow.sample(20, 0.8, 3).unwrap();
+    let handles: Vec<_> = (0..8)
+        .map(|_| {
+            let (flow, x) = (Arc::clone(&flow), Arc::clone(&x));
+            std::thread::spawn(move || {
+                (0..5)
+                    .map(|_| {
+                        (
+                            flow.encode(&x, n).unwrap(),
+                            flow.sample(20, 0.8, 3).unwrap(),
+                        )
+                    })
+                    .collect::<Vec<_>>()
+            })
+        })
+        .collect();
+    for handle in handles {
+        for (enc, samples) in handle.join().expect("thread panicked") {
+            let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&enc.log_prob), bits(&reference.log_prob));
+            assert_eq!(bits(&enc.z), bits(&reference.z));
+            assert_eq!(bits(&samples), bits(&reference_samples));
+        }
+    }
+}
+
+#[test]
+fn flow_is_send_and_sync_and_reports_cpu() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Flow>();
+    let flow = Flow::load(bundle(&[]), &cpu()).unwrap();
+    assert_eq!(flow.provider(), Provider::Cpu);
+    assert_eq!(flow.provider().name(), "CPU");
+    assert!(
+        flow.library_path()
+            .to_string_lossy()
+            .contains("libonnxruntime")
+    );
+}
+
+#[cfg(not(feature = "cuda"))]
+#[test]
+fn auto_without_cuda_feature_runs_on_cpu() {
+    let flow = Flow::load(
+        bundle(&[]),
+        &LoadOptions {
+            device: realnvp_runtime::Device::Auto,
+            ..cpu()
+        },
+    )
+    .unwrap();
+    assert_eq!(flow.provider(), Provider::Cpu);
+}
+
+#[test]
+fn metadata_is_exposed() {
+    let flow = Flow::load(bundle(&["--kind", "vector"]), &cpu()).unwrap();
+    let m = flow.metadata();
+    assert_eq!(m.format_version, "1");
+    assert_eq!(m.pair_id.len(), 32);
+    assert_eq!(m.data_shape, vec![2]);
+    assert_eq!(m.preprocessing["kind"], "standardize");
+    assert_eq!(m.training["dataset"], "fixture");
+    assert!(m.raw.contains_key("realnvp.export_errors"));
+}
+
+/// With the `cuda` feature, `Auto` never fails: it runs on CUDA when the library has it, else on CPU.
+#[cfg(feature = "cuda")]
+#[test]
+fn auto_with_cuda_feature_falls_back_or_uses_cuda() {
+    let flow = Flow::load(
+        bundle(&[]),
+        &LoadOptions {
+            device: realnvp_runtime::Device::Auto,
+            ..cpu()
+        },
+    )
+    .unwrap();
+    let x = pixels(2, 16, 1);
+    let (_, lp) = closed_form(&x[..16], true);
+    assert!(
+        rel(f64::from(flow.log_prob(&x, 2).unwrap()[0]), lp) < 1e-4,
+        "{}",
+        flow.provider()
+    );
+}

@@ -1,0 +1,199 @@
+#!/usr/bin/env python3
+"""Write a small but real RealNVP-format bundle (docs/bundle.md, version 1) for the runtime's tests.
+
+The "flow" is an exactly invertible element-wise affine map, so tests can check the runtime against a
+closed form:
+
+  image [C,H,W]:  z = (x/256 - 0.5) * a + b   (x flattened in C,H,W order)
+  vector [D]:     z = x * a + b
+
+  log_prob = sum(-z^2/2) - L/2 ln(2 pi) + sum(ln|a|) (- L ln 256 for images)
+  bits_per_dim = -log_prob / (L ln 2)
+
+with a[i] = 8 + 0.5*i (alternating sign; large enough that samples at T = 1 stay inside [0, 256)) and b[i] = 0.01*i - 0.05, L the latent size. The tests mirror
+these formulas; change both together.
+
+Usage: make_fixture_bundle.py OUT_DIR [--kind image|vector] [--shape 1,4,4]
+       [--pair-mismatch] [--drop-key KEY] [--drop-from forward|inverse]
+       [--truncate forward|inverse] [--model-json-latent N] [--no-model-json]
+       [--direction-swap] [--format-version V]
+"""
+
+import argparse
+import json
+import math
+import os
+import uuid
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+
+def coefficients(latent):
+    i = np.arange(latent, dtype=np.float64)
+    a = (8.0 + 0.5 * i) * np.where(i % 2 == 0, 1.0, -1.0)
+    b = 0.01 * i - 0.05
+    return a.astype(np.float32), b.astype(np.float32)
+
+
+def const(name, value):
+    return numpy_helper.from_array(np.asarray(value), name)
+
+
+def forward_graph(kind, shape, latent):
+    a, b = coefficients(latent)
+    log_det = float(np.sum(np.log(np.abs(a.astype(np.float64)))))
+    if kind == "image":
+        log_det -= latent * math.log(256.0)
+    log_norm = -0.5 * latent * math.log(2.0 * math.pi)
+    init = [
+        const("a", a),
+        const("b", b),
+        const("flat_shape", np.array([-1, latent], dtype=np.int64)),
+        const("axes1", np.array([1], dtype=np.int64)),
+        const("c256", np.array(256.0, dtype=np.float32)),
+        const("chalf", np.array(0.5, dtype=np.float32)),
+        const("cneghalf", np.array(-0.5, dtype=np.float32)),
+        const("const_term", np.array(log_det + log_norm, dtype=np.float32)),
+        const("neg_inv_l_ln2", np.array(-1.0 / (latent * math.log(2.0)), dtype=np.float32)),
+    ]
+    nodes = [helper.make_node("Reshape", ["x", "flat_shape"], ["xf"])]
+    if kind == "image":
+        nodes += [
+            helper.make_node("Div", ["xf", "c256"], ["xs"]),
+            helper.make_node("Sub", ["xs", "chalf"], ["xc"]),
+        ]
+        src = "xc"
+    else:
+        src = "xf"
+    nodes += [
+        helper.make_node("Mul", [src, "a"], ["za"]),
+        helper.make_node("Add", ["za", "b"], ["z"]),
+        helper.make_node("Mul", ["z", "z"], ["z2"]),
+        helper.make_node("ReduceSum", ["z2", "axes1"], ["ss"], keepdims=0),
+        helper.make_node("Mul", ["ss", "cneghalf"], ["quad"]),
+        helper.make_node("Add", ["quad", "const_term"], ["log_prob"]),
+        helper.make_node("Mul", ["log_prob", "neg_inv_l_ln2"], ["bits_per_dim"]),
+    ]
+    inputs = [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", *shape])]
+    outputs = [
+        helper.make_tensor_value_info("z", TensorProto.FLOAT, ["N", latent]),
+        helper.make_tensor_value_info("log_prob", TensorProto.FLOAT, ["N"]),
+        helper.make_tensor_value_info("bits_per_dim", TensorProto.FLOAT, ["N"]),
+    ]
+    return helper.make_graph(nodes, "realnvp_forward", inputs, outputs, init)
+
+
+def inverse_graph(kind, shape, latent):
+    a, b = coefficients(latent)
+    init = [
+        const("a", a),
+        const("b", b),
+        const("data_shape", np.array([-1, *shape], dtype=np.int64)),
+        const("c256", np.array(256.0, dtype=np.float32)),
+        const("chalf", np.array(0.5, dtype=np.float32)),
+    ]
+    nodes = [
+        helper.make_node("Sub", ["z", "b"], ["zb"]),
+        helper.make_node("Div", ["zb", "a"], ["u"]),
+    ]
+    if kind == "image":
+        nodes += [
+            helper.make_node("Add", ["u", "chalf"], ["uc"]),
+            helper.make_node("Mul", ["uc", "c256"], ["xf"]),
+        ]
+    else:
+        nodes += [helper.make_node("Identity", ["u"], ["xf"])]
+    nodes += [helper.make_node("Reshape", ["xf", "data_shape"], ["x"])]
+    inputs = [helper.make_tensor_value_info("z", TensorProto.FLOAT, ["N", latent])]
+    outputs = [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", *shape])]
+    return helper.make_graph(nodes, "realnvp_inverse", inputs, outputs, init)
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("out")
+    p.add_argument("--kind", choices=["image", "vector"], default="image")
+    p.add_argument("--shape", default=None, help="comma-separated data shape without batch")
+    p.add_argument("--pair-mismatch", action="store_true")
+    p.add_argument("--drop-key", default=None)
+    p.add_argument("--drop-from", choices=["forward", "inverse"], default="forward")
+    p.add_argument("--truncate", choices=["forward", "inverse"], default=None)
+    p.add_argument("--model-json-latent", type=int, default=None)
+    p.add_argument("--no-model-json", action="store_true")
+    p.add_argument("--direction-swap", action="store_true")
+    p.add_argument("--format-version", default="1")
+    args = p.parse_args()
+
+    if args.shape:
+        shape = [int(s) for s in args.shape.split(",")]
+    else:
+        shape = [1, 4, 4] if args.kind == "image" else [2]
+    latent = int(np.prod(shape))
+    pair_id = uuid.uuid4().hex
+    preprocessing = {"kind": "scale"} if args.kind == "image" else {"kind": "standardize"}
+    config = {"fixture": "affine", "data_shape": shape}
+    training = {"dataset": "fixture", "epochs": 0, "steps": 0, "test_bits_per_dim": None}
+    export_errors = {"z_max_abs": 0.0, "log_prob_max_rel": 0.0, "roundtrip_max_abs": 0.0, "batch": 0}
+
+    def props(direction, pid):
+        return {
+            "realnvp.format_version": args.format_version,
+            "realnvp.direction": direction,
+            "realnvp.pair_id": pid,
+            "realnvp.data_kind": args.kind,
+            "realnvp.data_shape": json.dumps(shape),
+            "realnvp.latent_dim": str(latent),
+            "realnvp.opset": "17",
+            "realnvp.preprocessing": json.dumps(preprocessing),
+            "realnvp.config": json.dumps(config),
+            "realnvp.training": json.dumps(training),
+            "realnvp.export_errors": json.dumps(export_errors),
+        }
+
+    os.makedirs(args.out, exist_ok=True)
+    graphs = {
+        "forward": forward_graph(args.kind, shape, latent),
+        "inverse": inverse_graph(args.kind, shape, latent),
+    }
+    for direction, graph in graphs.items():
+        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], producer_name="fixture")
+        model.ir_version = 8
+        pid = pair_id
+        if args.pair_mismatch and direction == "inverse":
+            pid = uuid.uuid4().hex
+        label = direction
+        if args.direction_swap:
+            label = "inverse" if direction == "forward" else "forward"
+        meta = props(label, pid)
+        if args.drop_key and args.drop_from == direction:
+            meta.pop(args.drop_key)
+        helper.set_model_props(model, meta)
+        onnx.checker.check_model(model)
+        data = model.SerializeToString()
+        if args.truncate == direction:
+            data = data[: len(data) // 2]
+        with open(os.path.join(args.out, f"{direction}.onnx"), "wb") as f:
+            f.write(data)
+
+    if not args.no_model_json:
+        card = {
+            "format_version": int(args.format_version) if args.format_version.isdigit() else args.format_version,
+            "pair_id": pair_id,
+            "data_kind": args.kind,
+            "data_shape": shape,
+            "latent_dim": args.model_json_latent if args.model_json_latent is not None else latent,
+            "opset": 17,
+            "preprocessing": preprocessing,
+            "config": config,
+            "training": training,
+            "export_errors": export_errors,
+            "files": {"forward": "forward.onnx", "inverse": "inverse.onnx"},
+        }
+        with open(os.path.join(args.out, "model.json"), "w") as f:
+            json.dump(card, f, indent=2)
+
+
+if __name__ == "__main__":
+    main()
