@@ -52,7 +52,6 @@ impl RealNvp {
     pub fn new(config: &FlowConfig, vb: VarBuilder) -> Result<Self> {
         config.validate()?;
         let dims = config.data.dims();
-        let mut s_scales = Vec::new();
         let mut standardize = None;
         let preprocess: Box<dyn Bijection> = match config.preprocessing {
             Preprocessing::Logit { alpha } => Box::new(Logit::new(alpha, &dims)),
@@ -63,6 +62,10 @@ impl RealNvp {
                 Box::new(SharedBijection(s))
             }
         };
+        let mut stacks = StackBuilder {
+            config,
+            s_scales: Vec::new(),
+        };
         let flow: Box<dyn Bijection> = match (&config.architecture, config.data) {
             (
                 Architecture::MultiScale(ms),
@@ -71,21 +74,10 @@ impl RealNvp {
                     height,
                     width,
                 },
-            ) => Box::new(build_scale(
-                config,
-                ms,
-                0,
-                (channels, height, width),
-                vb.pp("scale0"),
-                &mut s_scales,
-            )?),
-            (Architecture::Mlp(mlp), DataShape::Vector { dim }) => Box::new(build_mlp_stack(
-                config,
-                mlp,
-                dim,
-                vb.pp("couplings"),
-                &mut s_scales,
-            )?),
+            ) => Box::new(stacks.scale(ms, 0, (channels, height, width), vb.pp("scale0"))?),
+            (Architecture::Mlp(mlp), DataShape::Vector { dim }) => {
+                Box::new(stacks.mlp_stack(mlp, dim, vb.pp("couplings"))?)
+            }
             _ => unreachable!("validate() rejects mismatched data and architecture"),
         };
         Ok(Self {
@@ -93,7 +85,7 @@ impl RealNvp {
             preprocess,
             flow,
             standardize,
-            s_scales,
+            s_scales: stacks.s_scales,
         })
     }
 
@@ -347,128 +339,116 @@ impl<B: Bijection> Bijection for SharedBijection<B> {
     }
 }
 
-/// Appends a coupling (and its batch norm, when configured) to `seq`.
-fn push_coupling(
-    seq: &mut Sequence,
-    config: &FlowConfig,
-    name: &str,
-    dims: &[usize],
-    mask: Mask,
-    net: StNet,
-    vb: VarBuilder,
-    s_scales: &mut Vec<Tensor>,
-) -> Result<()> {
-    let coupling = AffineCoupling::new(dims, mask, net, vb.pp(name))?;
-    s_scales.push(coupling.s_scale().clone());
-    seq.push(name, coupling);
-    if let Some(bn) = config.flow_batch_norm {
-        let bn_name = format!("{name}_bn");
-        seq.push(
-            bn_name.clone(),
-            FlowBatchNorm::new(dims, bn, vb.pp(bn_name))?,
-        );
-    }
-    Ok(())
+/// Builds the coupling stacks, collecting the `s` scales for the L2 penalty on the way.
+struct StackBuilder<'a> {
+    config: &'a FlowConfig,
+    s_scales: Vec<Tensor>,
 }
 
-/// Scale `index` of a multi-scale model on `[C, H, W]` inputs, and the scales after it.
-fn build_scale(
-    config: &FlowConfig,
-    ms: &MultiScaleConfig,
-    index: usize,
-    (c, h, w): (usize, usize, usize),
-    vb: VarBuilder,
-    s_scales: &mut Vec<Tensor>,
-) -> Result<MultiScale> {
-    let width = ms.hidden_channels << index;
-    let resnet = |ch: usize, hw: (usize, usize), vb: VarBuilder| -> Result<StNet> {
-        Ok(StNet::ResNet(ResNet::new(
-            ch,
-            hw,
-            width,
-            ms.num_blocks,
-            ms.net_norm,
-            vb.pp("net"),
-        )?))
-    };
-    let mut seq = Sequence::new();
-    let last = index + 1 == ms.num_scales;
-    let n_checker = if last {
-        ms.final_couplings
-    } else {
-        ms.checkerboard_couplings
-    };
-    for i in 0..n_checker {
-        let name = format!("checker{i}");
-        let net = resnet(c, (h, w), vb.pp(&name))?;
-        push_coupling(
-            &mut seq,
-            config,
-            &name,
-            &[c, h, w],
-            Mask::Checkerboard { parity: i % 2 },
-            net,
-            vb.clone(),
-            s_scales,
-        )?;
+impl StackBuilder<'_> {
+    /// Appends a coupling (and its batch norm, when configured) to `seq`.
+    fn push_coupling(
+        &mut self,
+        seq: &mut Sequence,
+        name: &str,
+        dims: &[usize],
+        mask: Mask,
+        net: StNet,
+        vb: &VarBuilder,
+    ) -> Result<()> {
+        let coupling = AffineCoupling::new(dims, mask, net, vb.pp(name))?;
+        self.s_scales.push(coupling.s_scale().clone());
+        seq.push(name, coupling);
+        if let Some(bn) = self.config.flow_batch_norm {
+            let bn_name = format!("{name}_bn");
+            seq.push(
+                bn_name.clone(),
+                FlowBatchNorm::new(dims, bn, vb.pp(bn_name))?,
+            );
+        }
+        Ok(())
     }
-    if last {
-        return Ok(MultiScale::last(seq, (c, h, w)));
-    }
-    let (c2, h2, w2) = (4 * c, h / 2, w / 2);
-    seq.push("squeeze", Squeeze::new(c, h, w));
-    for i in 0..ms.channel_couplings {
-        let name = format!("channel{i}");
-        let net = resnet(c2, (h2, w2), vb.pp(&name))?;
-        push_coupling(
-            &mut seq,
-            config,
-            &name,
-            &[c2, h2, w2],
-            Mask::Channel { parity: i % 2 },
-            net,
-            vb.clone(),
-            s_scales,
-        )?;
-    }
-    let next = build_scale(
-        config,
-        ms,
-        index + 1,
-        (c2 - c2 / 2, h2, w2),
-        vb.pp(format!("scale{}", index + 1)),
-        s_scales,
-    )?;
-    Ok(MultiScale::with_next(seq, (c2, h2, w2), next))
-}
 
-/// The coupling stack of a vector model: MLP couplings on alternating halves.
-fn build_mlp_stack(
-    config: &FlowConfig,
-    mlp: &MlpConfig,
-    dim: usize,
-    vb: VarBuilder,
-    s_scales: &mut Vec<Tensor>,
-) -> Result<Sequence> {
-    let mut seq = Sequence::new();
-    for i in 0..mlp.num_couplings {
-        let name = format!("coupling{i}");
-        let net = StNet::Mlp(Mlp::new(
-            dim,
-            mlp.hidden,
-            mlp.hidden_layers,
-            vb.pp(&name).pp("net"),
-        )?);
-        push_coupling(
-            &mut seq,
-            config,
-            &name,
-            &[dim],
-            Mask::Half { parity: i % 2 },
-            net,
-            vb.clone(),
-            s_scales,
-        )?;
+    /// Scale `index` of a multi-scale model on `[C, H, W]` inputs, and the scales after it.
+    fn scale(
+        &mut self,
+        ms: &MultiScaleConfig,
+        index: usize,
+        (c, h, w): (usize, usize, usize),
+        vb: VarBuilder,
+    ) -> Result<MultiScale> {
+        let width = ms.hidden_channels << index;
+        let resnet = |ch: usize, hw: (usize, usize), vb: VarBuilder| -> Result<StNet> {
+            Ok(StNet::ResNet(ResNet::new(
+                ch,
+                hw,
+                width,
+                ms.num_blocks,
+                ms.net_norm,
+                vb.pp("net"),
+            )?))
+        };
+        let mut seq = Sequence::new();
+        let last = index + 1 == ms.num_scales;
+        let n_checker = if last {
+            ms.final_couplings
+        } else {
+            ms.checkerboard_couplings
+        };
+        for i in 0..n_checker {
+            let name = format!("checker{i}");
+            let net = resnet(c, (h, w), vb.pp(&name))?;
+            self.push_coupling(
+                &mut seq,
+                &name,
+                &[c, h, w],
+                Mask::Checkerboard { parity: i % 2 },
+                net,
+                &vb,
+            )?;
+        }
+        if last {
+            return Ok(MultiScale::last(seq, (c, h, w)));
+        }
+        let (c2, h2, w2) = (4 * c, h / 2, w / 2);
+        seq.push("squeeze", Squeeze::new(c, h, w));
+        for i in 0..ms.channel_couplings {
+            let name = format!("channel{i}");
+            let net = resnet(c2, (h2, w2), vb.pp(&name))?;
+            self.push_coupling(
+                &mut seq,
+                &name,
+                &[c2, h2, w2],
+                Mask::Channel { parity: i % 2 },
+                net,
+                &vb,
+            )?;
+        }
+        let next_vb = vb.pp(format!("scale{}", index + 1));
+        let next = self.scale(ms, index + 1, (c2 - c2 / 2, h2, w2), next_vb)?;
+        Ok(MultiScale::with_next(seq, (c2, h2, w2), next))
     }
-    Ok(seq)
+
+    /// The coupling stack of a vector model: MLP couplings on alternating halves.
+    fn mlp_stack(&mut self, mlp: &MlpConfig, dim: usize, vb: VarBuilder) -> Result<Sequence> {
+        let mut seq = Sequence::new();
+        for i in 0..mlp.num_couplings {
+            let name = format!("coupling{i}");
+            let net = StNet::Mlp(Mlp::new(
+                dim,
+                mlp.hidden,
+                mlp.hidden_layers,
+                vb.pp(&name).pp("net"),
+            )?);
+            self.push_coupling(
+                &mut seq,
+                &name,
+                &[dim],
+                Mask::Half { parity: i % 2 },
+                net,
+                &vb,
+            )?;
+        }
+        Ok(seq)
+    }
 }

@@ -11,7 +11,7 @@ use crate::Result;
 
 /// Overwrites every variable with seeded random values of a sensible scale: batch-norm
 /// statistics far from (0, 1) (means ±0.5, variances in [0.3, 3]), gains and `s` scales in
-/// [0.5, 1.5], other weights `N(0, 0.1²)`. Fitted standardization is left as it is.
+/// [0.5, 1.5], flow batch-norm log-gains in ±0.2, the s/t nets' output gains in [0.05, 0.2], other weights `N(0, 0.1²)`. Fitted standardization is left as it is.
 pub fn randomize(varmap: &VarMap, seed: u64) -> Result<()> {
     let mut rng = StdRng::seed_from_u64(seed);
     let data = varmap.data().lock().expect("varmap lock");
@@ -26,6 +26,12 @@ pub fn randomize(varmap: &VarMap, seed: u64) -> Result<()> {
                     rng.random_range(0.3..3.0)
                 } else if name.ends_with("running_mean") {
                     rng.random_range(-0.5..0.5)
+                } else if name.ends_with("out_conv.weight_g") {
+                    // The last layer of a trained s/t net stays small (it starts at zero);
+                    // large random ones make f32 round trips ill-conditioned.
+                    rng.random_range(0.05..0.2)
+                } else if name.ends_with("log_gamma") {
+                    rng.random_range(-0.2..0.2)
                 } else if name.ends_with("weight_g")
                     || name.ends_with("s_scale")
                     || name.ends_with("gamma")

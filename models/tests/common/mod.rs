@@ -69,10 +69,12 @@ pub fn log_abs_det(mut a: Vec<Vec<f64>>) -> f64 {
             return f64::NEG_INFINITY;
         }
         total += p.abs().ln();
-        for r in col + 1..n {
-            let factor = a[r][col] / p;
-            for c in col..n {
-                a[r][c] -= factor * a[col][c];
+        let (top, bottom) = a.split_at_mut(col + 1);
+        let pivot_row = &top[col];
+        for row in bottom.iter_mut() {
+            let factor = row[col] / p;
+            for (x, &y) in row[col..].iter_mut().zip(&pivot_row[col..]) {
+                *x -= factor * y;
             }
         }
     }
