@@ -1,0 +1,35 @@
+# realnvp-rs: the two commands are `make demo` and `make test`.
+SHELL := /bin/bash
+export ORT_DYLIB_PATH ?= $(CURDIR)/.ort/libonnxruntime.so
+CARGO ?= cargo
+DEMO_DIR ?= out/demo
+
+.PHONY: all setup build test lint doc demo bench clean-demo
+
+all: build
+
+# System packages (protoc, Fashion-MNIST), the project venv (python onnx checker) and the
+# ONNX Runtime library; idempotent.
+setup:
+	@bash scripts/setup.sh
+
+build: setup
+	$(CARGO) build --release --bins
+
+test: setup
+	$(CARGO) test --workspace
+
+lint:
+	$(CARGO) fmt --all --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --workspace --no-deps
+
+doc:
+	$(CARGO) doc --workspace --no-deps
+
+# The whole chain on the embedded Fashion-MNIST slice: fit -> export -> sample -> score.
+demo: build
+	bash scripts/demo.sh $(DEMO_DIR)
+
+bench: setup
+	bash scripts/bench.sh
