@@ -4,11 +4,13 @@
 //! eval-mode forward with every statistic frozen and weight norm folded.
 
 mod conv;
+mod fast_conv;
 mod mlp;
 mod norm;
 mod resnet;
 
 pub use conv::WeightNormConv2d;
+pub use fast_conv::{fast_conv2d, fast_conv2d_backward_input, fast_conv2d_backward_weight};
 pub use mlp::Mlp;
 pub use norm::{InstanceNorm, NetBatchNorm, Norm, RunningStats};
 pub use resnet::ResNet;
