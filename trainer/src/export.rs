@@ -97,7 +97,11 @@ impl Default for Tolerances {
     /// `1e-3` on `z`, `1e-4` relative on `log_prob`, `1e-2` pixel units on the round trip: f32
     /// graphs of a healthy model land one to two orders of magnitude below these.
     fn default() -> Self {
-        Self { z_max_abs: 1e-3, log_prob_max_rel: 1e-4, roundtrip_max_abs: 1e-2 }
+        Self {
+            z_max_abs: 1e-3,
+            log_prob_max_rel: 1e-4,
+            roundtrip_max_abs: 1e-2,
+        }
     }
 }
 
@@ -188,7 +192,9 @@ pub fn export_bundle(
     progress: &dyn Fn(ExportStage),
 ) -> Result<ExportReport, ExportError> {
     if batch.dim(0)? == 0 {
-        return Err(ExportError::Batch("no examples to verify the export on".into()));
+        return Err(ExportError::Batch(
+            "no examples to verify the export on".into(),
+        ));
     }
     let batch = batch.to_dtype(DType::F32)?;
     progress(ExportStage::Emit);
@@ -201,7 +207,10 @@ pub fn export_bundle(
         && errors.log_prob_max_rel <= tolerance.log_prob_max_rel
         && errors.roundtrip_max_abs <= tolerance.roundtrip_max_abs;
     if !ok {
-        return Err(ExportError::Verification { measured: errors, tolerance: *tolerance });
+        return Err(ExportError::Verification {
+            measured: errors,
+            tolerance: *tolerance,
+        });
     }
 
     progress(ExportStage::Write);
@@ -218,7 +227,11 @@ pub fn export_bundle(
             ("model.json", card_json.into_bytes()),
         ],
     )?;
-    Ok(ExportReport { pair_id, errors, dir: out.to_path_buf() })
+    Ok(ExportReport {
+        pair_id,
+        errors,
+        dir: out.to_path_buf(),
+    })
 }
 
 fn eval_graph(
@@ -228,11 +241,18 @@ fn eval_graph(
     x: &Tensor,
 ) -> Result<HashMap<String, Tensor>, ExportError> {
     let inputs = HashMap::from([(input.to_string(), x.clone())]);
-    candle_onnx::simple_eval(model, inputs).map_err(|e| ExportError::GraphEval { graph, reason: e.to_string() })
+    candle_onnx::simple_eval(model, inputs).map_err(|e| ExportError::GraphEval {
+        graph,
+        reason: e.to_string(),
+    })
 }
 
 fn max_abs(t: &Tensor) -> Result<f64, ExportError> {
-    Ok(t.abs()?.flatten_all()?.max(0)?.to_dtype(DType::F64)?.to_scalar::<f64>()?)
+    Ok(t.abs()?
+        .flatten_all()?
+        .max(0)?
+        .to_dtype(DType::F64)?
+        .to_scalar::<f64>()?)
 }
 
 /// Compares both graphs with the candle model on `x`.
@@ -246,19 +266,22 @@ fn measure_errors(
     let log_prob = model.log_prob(x, Mode::Eval)?;
     let out = eval_graph("forward", forward, "x", x)?;
     let get = |name: &str| {
-        out.get(name).cloned().ok_or_else(|| ExportError::GraphEval {
-            graph: "forward",
-            reason: format!("output {name} missing"),
-        })
+        out.get(name)
+            .cloned()
+            .ok_or_else(|| ExportError::GraphEval {
+                graph: "forward",
+                reason: format!("output {name} missing"),
+            })
     };
     let (z_onnx, lp_onnx) = (get("z")?, get("log_prob")?);
     let z_max_abs = max_abs(&(&z_onnx - &z)?)?;
     let denom = log_prob.abs()?.maximum(1.0)?;
     let log_prob_max_rel = max_abs(&((&lp_onnx - &log_prob)? / denom)?)?;
     let back = eval_graph("inverse", inverse, "z", &z_onnx)?;
-    let x_back = back
-        .get("x")
-        .ok_or_else(|| ExportError::GraphEval { graph: "inverse", reason: "output x missing".into() })?;
+    let x_back = back.get("x").ok_or_else(|| ExportError::GraphEval {
+        graph: "inverse",
+        reason: "output x missing".into(),
+    })?;
     let roundtrip_max_abs = max_abs(&(x_back - x)?)?;
     let nan_to_inf = |v: f64| if v.is_nan() { f64::INFINITY } else { v };
     Ok(ExportErrors {
@@ -269,7 +292,12 @@ fn measure_errors(
     })
 }
 
-fn model_card(model: &RealNvp, pair_id: &str, training: &TrainingSummary, errors: ExportErrors) -> ModelCard {
+fn model_card(
+    model: &RealNvp,
+    pair_id: &str,
+    training: &TrainingSummary,
+    errors: ExportErrors,
+) -> ModelCard {
     let config = model.config();
     ModelCard {
         format_version: FORMAT_VERSION,
@@ -305,7 +333,10 @@ fn metadata(card: &ModelCard, direction: &str) -> Vec<StringStringEntryProto> {
         ("realnvp.export_errors", json(&card.export_errors)),
     ]
     .into_iter()
-    .map(|(key, value)| StringStringEntryProto { key: key.to_string(), value })
+    .map(|(key, value)| StringStringEntryProto {
+        key: key.to_string(),
+        value,
+    })
     .collect()
 }
 
@@ -346,7 +377,10 @@ fn write_bundle_dir(out: &Path, files: &[(&str, Vec<u8>)]) -> Result<(), ExportE
         _ => PathBuf::from("."),
     };
     std::fs::create_dir_all(&parent).map_err(io(&parent))?;
-    let name = out.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "bundle".into());
+    let name = out
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "bundle".into());
     let tmp = parent.join(format!(".{name}.tmp-{}", std::process::id()));
     let old = parent.join(format!(".{name}.old-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&tmp);

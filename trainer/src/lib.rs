@@ -1,0 +1,27 @@
+//! Training, evaluation and sampling for the RealNVP flows of `realnvp-models`.
+//!
+//! - [`data`]: data sources (`--data SPEC`) and seeded, resumable mini-batches;
+//! - [`train`]: the training loop ([`train::fit`], [`train::resume`]) writing a run directory
+//!   (see [`run`] for its files);
+//! - [`checkpoint`]: `checkpoint.safetensors` with weights, running statistics, Adam state and
+//!   counters, written atomically;
+//! - [`optim`]: Adam with saveable state, gradient clipping;
+//! - [`eval`]: test NLL with `u = 0.5` and the K-sample importance-weighted bound;
+//! - [`sample`], [`plot`]: seeded sampling and the PNG pictures;
+//! - [`device`]: `--device auto|cpu|cuda[:N]`; [`init`]: seeded weight initialisation.
+
+pub mod checkpoint;
+pub mod data;
+pub mod device;
+mod error;
+pub mod eval;
+pub mod export;
+pub mod init;
+pub mod metrics;
+pub mod optim;
+pub mod plot;
+pub mod run;
+pub mod sample;
+pub mod train;
+
+pub use error::{Result, TrainError};

@@ -1,0 +1,550 @@
+//! `trainer`: fit, evaluate and sample RealNVP flows.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use realnvp_models::{FlowConfig, PRESETS};
+use realnvp_trainer::checkpoint::CHECKPOINT_FILE;
+use realnvp_trainer::data::{DataKind, EvalNoise, Split};
+use realnvp_trainer::eval::{self, Score};
+use realnvp_trainer::export::{ExportStage, Tolerances, TrainingSummary, export_bundle};
+use realnvp_trainer::run::{self, FitOptions};
+use realnvp_trainer::train::{self, Observer, StepReport};
+use realnvp_trainer::{device, metrics, plot, sample};
+use tracing_subscriber::EnvFilter;
+use tracing_subscriber::fmt::MakeWriter;
+
+#[derive(Parser)]
+#[command(
+    name = "trainer",
+    version,
+    about = "Train, evaluate and sample RealNVP normalizing flows"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Train a flow; writes a run directory (see docs/training.md).
+    Fit(Box<FitArgs>),
+    /// Test NLL of a trained run (u = 0.5, or K-sample importance-weighted with --samples K).
+    Eval(EvalArgs),
+    /// Draw samples from a trained run into a PNG grid (images), scatter plot or CSV (vectors).
+    Sample(SampleArgs),
+    /// Export a run as an ONNX bundle: forward.onnx (scoring), inverse.onnx (sampling), model.json.
+    Export(ExportArgs),
+}
+
+#[derive(Args)]
+struct ExportArgs {
+    /// Run directory written by `trainer fit`.
+    #[arg(long)]
+    run: PathBuf,
+    /// Bundle directory to write (created; an existing bundle there is replaced atomically).
+    #[arg(long)]
+    out: PathBuf,
+    /// Test examples (u = 0.5) on which the graphs are checked against the candle model.
+    #[arg(long, default_value_t = 32)]
+    verify_examples: usize,
+    /// Largest accepted |z_onnx - z_candle|.
+    #[arg(long, default_value_t = Tolerances::default().z_max_abs)]
+    tolerance_z: f64,
+    /// Largest accepted relative log_prob difference.
+    #[arg(long, default_value_t = Tolerances::default().log_prob_max_rel)]
+    tolerance_log_prob: f64,
+    /// Largest accepted inverse(forward(x)) - x, in data units (pixels).
+    #[arg(long, default_value_t = Tolerances::default().roundtrip_max_abs)]
+    tolerance_roundtrip: f64,
+}
+
+#[derive(Args)]
+struct FitArgs {
+    /// Built-in model config.
+    #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(PRESETS), conflicts_with = "config")]
+    preset: Option<String>,
+    /// Model config JSON file (as written to RUN_DIR/config.json).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Data source (`trainer fit --data help` lists the forms). Default: embedded.
+    #[arg(long)]
+    data: Option<String>,
+    /// Run directory.
+    #[arg(long)]
+    out: PathBuf,
+    /// Total training steps (batches) [default: 1000].
+    #[arg(long, conflicts_with = "epochs")]
+    steps: Option<u64>,
+    /// Total training epochs (converted to steps: epochs × floor(train examples / batch size)).
+    #[arg(long)]
+    epochs: Option<u64>,
+    /// Examples per batch [default: 64].
+    #[arg(long)]
+    batch_size: Option<usize>,
+    /// Adam learning rate [default: 1e-3].
+    #[arg(long)]
+    lr: Option<f64>,
+    /// Seed for weights, batch order, noise, flips and toy data [default: 0].
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Score the test split every N steps [default: 250].
+    #[arg(long)]
+    eval_every: Option<u64>,
+    /// Write samples/step-N.png every N steps; 0 = only at the end [default: 250].
+    #[arg(long)]
+    sample_every: Option<u64>,
+    /// Write the checkpoint every N steps [default: 250].
+    #[arg(long)]
+    checkpoint_every: Option<u64>,
+    /// Append a metrics.csv row every N steps [default: 25].
+    #[arg(long)]
+    log_every: Option<u64>,
+    /// Test examples scored at each evaluation, 0 = all [default: 1000].
+    #[arg(long)]
+    eval_examples: Option<usize>,
+    /// Clip gradients to this global L2 norm.
+    #[arg(long)]
+    clip_grad: Option<f64>,
+    /// Mirror training images left-right at random.
+    #[arg(long)]
+    flip: bool,
+    /// auto, cpu, cuda or cuda:N.
+    #[arg(long, default_value = "auto")]
+    device: String,
+    /// Continue the run in --out from its checkpoint (starts a new run if there is none).
+    #[arg(long)]
+    resume: bool,
+    /// Test hook: replace the loss of these steps by NaN.
+    #[arg(long, hide = true, value_delimiter = ',')]
+    inject_nan_at: Vec<u64>,
+}
+
+#[derive(Args)]
+struct EvalArgs {
+    /// Run directory written by `trainer fit`.
+    #[arg(long)]
+    run: PathBuf,
+    /// Data source; default: the run's (toy data is drawn with the run's seed).
+    #[arg(long)]
+    data: Option<String>,
+    /// K-sample importance-weighted estimate with random dequantization noise (images).
+    #[arg(long)]
+    samples: Option<usize>,
+    /// Seed of the dequantization noise for --samples.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Score only the first N test examples.
+    #[arg(long)]
+    limit: Option<usize>,
+    /// Evaluation batch size.
+    #[arg(long, default_value_t = 250)]
+    batch_size: usize,
+    /// auto, cpu, cuda or cuda:N.
+    #[arg(long, default_value = "auto")]
+    device: String,
+}
+
+#[derive(Args)]
+struct SampleArgs {
+    /// Run directory written by `trainer fit`.
+    #[arg(long)]
+    run: PathBuf,
+    /// Number of samples.
+    #[arg(long, default_value_t = 64)]
+    n: usize,
+    /// Standard deviation of the latent (1 = the model's distribution; < 1 sharper samples).
+    #[arg(long, default_value_t = 1.0)]
+    temperature: f64,
+    /// Seed of the latent draw.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Output: .png (image grid, or scatter of the first two features) or .csv (vectors).
+    #[arg(long)]
+    out: PathBuf,
+    /// Pixel enlargement of image grids.
+    #[arg(long, default_value_t = 2)]
+    scale: u32,
+    /// auto, cpu, cuda or cuda:N.
+    #[arg(long, default_value = "auto")]
+    device: String,
+}
+
+/// Sends log lines around the progress bar so they do not tear it.
+#[derive(Clone)]
+struct BarWriter(ProgressBar);
+
+struct BarLine {
+    bar: ProgressBar,
+    buf: Vec<u8>,
+}
+
+impl Write for BarLine {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.buf.extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        if !self.buf.is_empty() {
+            let buf = std::mem::take(&mut self.buf);
+            self.bar.suspend(|| std::io::stderr().write_all(&buf))?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for BarLine {
+    fn drop(&mut self) {
+        let _ = self.flush();
+    }
+}
+
+impl<'a> MakeWriter<'a> for BarWriter {
+    type Writer = BarLine;
+    fn make_writer(&'a self) -> BarLine {
+        BarLine {
+            bar: self.0.clone(),
+            buf: Vec::new(),
+        }
+    }
+}
+
+struct Progress {
+    bar: ProgressBar,
+    started: std::time::Instant,
+    start_step: u64,
+}
+
+impl Observer for Progress {
+    fn on_start(&mut self, step: u64, total: u64) {
+        self.bar.set_length(total);
+        self.bar.set_position(step);
+        self.start_step = step;
+        self.bar.reset_eta();
+        self.bar.set_draw_target(ProgressDrawTarget::stderr());
+    }
+    fn on_step(&mut self, r: &StepReport) {
+        self.bar.set_position(r.step);
+        let rate = if r.examples_per_s > 0.0 {
+            format!("{:.0} ex/s", r.examples_per_s)
+        } else {
+            let done = (r.step - self.start_step) as f64;
+            format!(
+                "~{:.0} steps/s",
+                done / self.started.elapsed().as_secs_f64().max(1e-9)
+            )
+        };
+        self.bar.set_message(format!(
+            "epoch {} loss {:.4} bpd {:.4} {rate}{}",
+            r.epoch,
+            r.loss,
+            r.bits_per_dim,
+            if r.skipped { " (skipped)" } else { "" }
+        ));
+    }
+    fn on_eval(&mut self, step: u64, s: &Score) {
+        self.bar.println(format!(
+            "step {step}: test {:.4} bits/dim (u = 0.5), {:.4} nats/example",
+            s.bits_per_dim, s.nll_nats
+        ));
+    }
+}
+
+fn main() -> Result<()> {
+    let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::hidden());
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .with_writer(BarWriter(bar.clone()))
+        .with_target(false)
+        .init();
+    match Cli::parse().command {
+        Command::Fit(a) => fit(*a, bar),
+        Command::Eval(a) => eval_cmd(a),
+        Command::Sample(a) => sample_cmd(a),
+        Command::Export(a) => export_cmd(a),
+    }
+}
+
+fn export_cmd(a: ExportArgs) -> Result<()> {
+    // Export verifies on CPU in f32 whatever device trained the model, so the check measures the
+    // graphs the way ONNX Runtime on CPU will run them.
+    let device = candle_core::Device::Cpu;
+    let loaded = run::load_run(&a.run, &device)?;
+    let data = run::load_data(
+        &loaded.options.data,
+        loaded.model.config(),
+        loaded.options.seed,
+    )?;
+    let n = a.verify_examples.clamp(1, data.len_test().max(1));
+    let batch = data.eval_batch(Split::Test, 0, n, EvalNoise::Midpoint, &device)?;
+    let last_test_bpd = metrics::read(&a.run.join(run::METRICS_FILE))
+        .ok()
+        .and_then(|rows| rows.iter().rev().find_map(|r| r.test_bpd));
+    let summary = TrainingSummary {
+        dataset: loaded.options.data.clone(),
+        epochs: loaded.state.epoch as usize,
+        steps: loaded.state.step as usize,
+        test_bits_per_dim: last_test_bpd,
+    };
+    let tolerance = Tolerances {
+        z_max_abs: a.tolerance_z,
+        log_prob_max_rel: a.tolerance_log_prob,
+        roundtrip_max_abs: a.tolerance_roundtrip,
+    };
+    let spinner = ProgressBar::new_spinner();
+    spinner.enable_steady_tick(std::time::Duration::from_millis(120));
+    let report = export_bundle(
+        &loaded.model,
+        &batch,
+        &summary,
+        &a.out,
+        &tolerance,
+        &|stage| {
+            spinner.set_message(match stage {
+                ExportStage::Emit => "emitting the forward and inverse graphs",
+                ExportStage::Verify => "checking the graphs against the candle model (candle-onnx)",
+                ExportStage::Write => "writing the bundle",
+            })
+        },
+    )?;
+    spinner.finish_and_clear();
+    println!(
+        "wrote {} (pair id {})",
+        report.dir.display(),
+        report.pair_id
+    );
+    println!(
+        "  forward.onnx, inverse.onnx, model.json; opset {}",
+        realnvp_models::onnx::OPSET
+    );
+    println!(
+        "  verified on {} test examples: {}",
+        report.errors.batch, report.errors
+    );
+    Ok(())
+}
+
+fn fit(a: FitArgs, bar: ProgressBar) -> Result<()> {
+    if a.data.as_deref() == Some("help") {
+        println!("{}", realnvp_trainer::data::ACCEPTED_FORMS);
+        return Ok(());
+    }
+    let device = device::open(&a.device)?;
+    bar.set_style(
+        ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {pos}/{len} {msg} ETA {eta}")?
+            .progress_chars("=> "),
+    );
+    let mut progress = Progress {
+        bar: bar.clone(),
+        started: std::time::Instant::now(),
+        start_step: 0,
+    };
+    let resuming = a.resume && a.out.join(CHECKPOINT_FILE).exists();
+    let report = if resuming {
+        let fixed = [
+            ("--preset", a.preset.is_some()),
+            ("--config", a.config.is_some()),
+            ("--data", a.data.is_some()),
+            ("--batch-size", a.batch_size.is_some()),
+            ("--lr", a.lr.is_some()),
+            ("--seed", a.seed.is_some()),
+            ("--clip-grad", a.clip_grad.is_some()),
+            ("--flip", a.flip),
+        ];
+        if let Some((name, _)) = fixed.iter().find(|(_, given)| *given) {
+            bail!(
+                "{name} cannot change on --resume: the run's options are in {}",
+                a.out.join(run::RUN_FILE).display()
+            );
+        }
+        let mut options: FitOptions = serde_json::from_str(
+            &std::fs::read_to_string(a.out.join(run::RUN_FILE))
+                .with_context(|| format!("reading {}", a.out.join(run::RUN_FILE).display()))?,
+        )?;
+        let config = FlowConfig::from_file(&a.out.join(run::CONFIG_FILE))?;
+        apply_schedule(&a, &mut options, &config)?;
+        std::fs::write(
+            a.out.join(run::RUN_FILE),
+            serde_json::to_string_pretty(&options)?,
+        )?;
+        train::resume_with(&a.out, &options, &device, &mut progress)?
+    } else {
+        if a.resume {
+            tracing::info!(
+                "{} holds no checkpoint: starting a new run",
+                a.out.display()
+            );
+        }
+        let (config, preset) = match (&a.preset, &a.config) {
+            (Some(p), _) => (FlowConfig::preset(p)?, Some(p.clone())),
+            (None, Some(f)) => (FlowConfig::from_file(f)?, None),
+            (None, None) => bail!(
+                "give --preset NAME ({}) or --config FILE",
+                PRESETS.join(", ")
+            ),
+        };
+        let d = FitOptions::default();
+        let mut options = FitOptions {
+            data: a.data.clone().unwrap_or(d.data),
+            preset,
+            seed: a.seed.unwrap_or(d.seed),
+            batch_size: a.batch_size.unwrap_or(d.batch_size),
+            lr: a.lr.unwrap_or(d.lr),
+            clip_grad: a.clip_grad,
+            flip: a.flip,
+            ..d
+        };
+        apply_schedule(&a, &mut options, &config)?;
+        train::fit(&a.out, &config, &options, &device, &mut progress)?
+    };
+    bar.finish_and_clear();
+    let s = report.state;
+    println!(
+        "done: {} steps ({} skipped, {} rollbacks), {:.0} s; test {:.4} bits/dim (u = 0.5), {:.4} nats/example over {} examples",
+        s.step,
+        s.skipped_steps,
+        s.rollbacks,
+        s.wall_time_s,
+        report.final_test.bits_per_dim,
+        report.final_test.nll_nats,
+        report.final_test.examples
+    );
+    println!("run directory: {}", a.out.display());
+    Ok(())
+}
+
+/// Applies the options that may change between sessions of a run (they do not change the
+/// trajectory): steps/epochs and the intervals.
+fn apply_schedule(a: &FitArgs, o: &mut FitOptions, config: &FlowConfig) -> Result<()> {
+    if let Some(s) = a.steps {
+        o.steps = s;
+    }
+    if let Some(e) = a.epochs {
+        let data = run::load_data(&o.data, config, o.seed)?;
+        o.steps = e * (data.len_train() / o.batch_size.max(1)) as u64;
+    }
+    macro_rules! set {
+        ($($f:ident),*) => { $( if let Some(v) = a.$f { o.$f = v; } )* };
+    }
+    set!(
+        eval_every,
+        sample_every,
+        checkpoint_every,
+        log_every,
+        eval_examples
+    );
+    o.inject_nan_at = a.inject_nan_at.clone();
+    Ok(())
+}
+
+fn print_score(label: &str, s: &Score, image: bool) {
+    if image {
+        println!(
+            "{label}: {:.4} nats/example, {:.4} bits/dim",
+            s.nll_nats, s.bits_per_dim
+        );
+    } else {
+        println!("{label}: {:.4} nats/example", s.nll_nats);
+    }
+}
+
+fn eval_cmd(a: EvalArgs) -> Result<()> {
+    let device = device::open(&a.device)?;
+    let loaded = run::load_run(&a.run, &device)?;
+    let spec = a.data.clone().unwrap_or(loaded.options.data.clone());
+    let data = run::load_data(&spec, loaded.model.config(), loaded.options.seed)?;
+    let image = matches!(data.kind, DataKind::Image { .. });
+    let n = a.limit.map_or(data.len_test(), |l| l.min(data.len_test()));
+    println!(
+        "run {} (step {}), test split of {}: {n} examples",
+        a.run.display(),
+        loaded.state.step,
+        data.name
+    );
+    let s = eval::score(
+        &loaded.model,
+        &data,
+        Split::Test,
+        a.batch_size,
+        a.limit,
+        &device,
+    )?;
+    print_score(if image { "NLL (u = 0.5)" } else { "NLL" }, &s, image);
+    if let Some(k) = a.samples {
+        let iw = eval::importance_weighted(
+            &loaded.model,
+            &data,
+            Split::Test,
+            k,
+            a.seed,
+            a.batch_size,
+            a.limit,
+            &device,
+        )?;
+        print_score(
+            &format!(
+                "NLL, importance-weighted K = {k} (random u, seed {})",
+                a.seed
+            ),
+            &iw.iw,
+            true,
+        );
+        print_score(
+            "NLL, single-sample (K = 1) average of the same draws",
+            &iw.single,
+            true,
+        );
+    }
+    Ok(())
+}
+
+fn sample_cmd(a: SampleArgs) -> Result<()> {
+    let device = device::open(&a.device)?;
+    let loaded = run::load_run(&a.run, &device)?;
+    let x = sample::sample(&loaded.model, a.n, a.temperature, a.seed, &device)?;
+    let ext = a.out.extension().and_then(|e| e.to_str()).unwrap_or("");
+    match (x.rank(), ext) {
+        (4, "png") => {
+            let cols = (a.n as f64).sqrt().ceil() as usize;
+            plot::save_png(&plot::image_grid(&x, cols, a.scale)?, &a.out)?;
+        }
+        (2, "png") => {
+            let v = x.narrow(1, 0, 2.min(x.dim(1)?))?.to_vec2::<f32>()?;
+            let pts: Vec<[f32; 2]> = v.iter().map(|r| [r[0], r[1]]).collect();
+            plot::save_png(&plot::scatter_panels(&[&pts], 500), &a.out)?;
+        }
+        (2, "csv") => write_csv(&a.out, &x.to_vec2::<f32>()?)?,
+        _ => bail!(
+            "--out {}: use .png for images, .png or .csv for vectors",
+            a.out.display()
+        ),
+    }
+    println!(
+        "{} samples at temperature {} (seed {}) -> {}",
+        a.n,
+        a.temperature,
+        a.seed,
+        a.out.display()
+    );
+    Ok(())
+}
+
+fn write_csv(path: &Path, rows: &[Vec<f32>]) -> Result<()> {
+    let mut out = String::new();
+    if let Some(first) = rows.first() {
+        let header: Vec<String> = (0..first.len()).map(|i| format!("x{i}")).collect();
+        out.push_str(&header.join(","));
+        out.push('\n');
+    }
+    for r in rows {
+        let cells: Vec<String> = r.iter().map(|v| v.to_string()).collect();
+        out.push_str(&cells.join(","));
+        out.push('\n');
+    }
+    std::fs::write(path, out).with_context(|| format!("writing {}", path.display()))
+}

@@ -1,0 +1,208 @@
+//! A run directory: its files, `run.json` (the training options) and loading what it holds.
+
+use std::path::{Path, PathBuf};
+
+use candle_core::Device;
+use candle_nn::VarMap;
+use realnvp_models::{DataShape, FlowConfig, RealNvp, write_atomic};
+use serde::{Deserialize, Serialize};
+
+use crate::checkpoint::{self, CHECKPOINT_FILE};
+use crate::data::{self, DataSpec, Dataset};
+use crate::{Result, TrainError};
+
+/// The model config, `RUN_DIR/config.json`.
+pub const CONFIG_FILE: &str = "config.json";
+/// The training options, `RUN_DIR/run.json`.
+pub const RUN_FILE: &str = "run.json";
+/// One row per logging interval, `RUN_DIR/metrics.csv`.
+pub const METRICS_FILE: &str = "metrics.csv";
+/// The loss curve, `RUN_DIR/curve.png`.
+pub const CURVE_FILE: &str = "curve.png";
+/// Sample pictures, `RUN_DIR/samples/step-N.png`.
+pub const SAMPLES_DIR: &str = "samples";
+/// A plain saved model (`config.json` + `model.safetensors`, see `RealNvp::save`), rewritten
+/// after every checkpoint: what `trainer export` reads.
+pub const MODEL_DIR: &str = "model";
+
+/// Training options; saved as `run.json` so `--resume` continues with the same ones.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct FitOptions {
+    /// The `--data` spec (see [`crate::data::ACCEPTED_FORMS`]).
+    pub data: String,
+    /// The preset the config came from, if any (informational).
+    pub preset: Option<String>,
+    /// Seeds the weights, the batch order, dequantization noise, flips and toy data.
+    pub seed: u64,
+    /// Examples per training batch.
+    pub batch_size: usize,
+    /// Adam's initial learning rate (halved at each rollback).
+    pub lr: f64,
+    /// Total training steps (batches), counted from the start of the run.
+    pub steps: u64,
+    /// Evaluate the test split (u = 0.5) every this many steps, and at the end.
+    pub eval_every: u64,
+    /// Write `samples/step-N.png` every this many steps, and at the end (0: only at the end).
+    pub sample_every: u64,
+    /// Write the checkpoint every this many steps, and at the end.
+    pub checkpoint_every: u64,
+    /// Append a row to `metrics.csv` every this many steps.
+    pub log_every: u64,
+    /// Test examples scored at each evaluation, from the start of the split (0: all).
+    pub eval_examples: usize,
+    /// Batch size for evaluation.
+    pub eval_batch_size: usize,
+    /// Clip gradients to this global L2 norm.
+    pub clip_grad: Option<f64>,
+    /// Mirror training images left-right at random.
+    pub flip: bool,
+    /// Consecutive non-finite steps tolerated before rolling back.
+    pub max_bad_steps: u32,
+    /// Rollbacks tolerated before giving up.
+    pub max_rollbacks: u32,
+    /// Test hook: steps whose loss is replaced by NaN (each only once). Not saved.
+    #[serde(skip)]
+    pub inject_nan_at: Vec<u64>,
+}
+
+impl Default for FitOptions {
+    fn default() -> Self {
+        Self {
+            data: "embedded".into(),
+            preset: None,
+            seed: 0,
+            batch_size: 64,
+            lr: 1e-3,
+            steps: 1000,
+            eval_every: 250,
+            sample_every: 250,
+            checkpoint_every: 250,
+            log_every: 25,
+            eval_examples: 1000,
+            eval_batch_size: 250,
+            clip_grad: None,
+            flip: false,
+            max_bad_steps: 5,
+            max_rollbacks: 8,
+            inject_nan_at: Vec::new(),
+        }
+    }
+}
+
+impl FitOptions {
+    /// Checks the numbers make sense.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |m: &str| Err(TrainError::Invalid(m.into()));
+        if self.batch_size == 0 || self.eval_batch_size == 0 {
+            return bad("batch sizes must be at least 1");
+        }
+        if !(self.lr.is_finite() && self.lr > 0.0) {
+            return bad("--lr must be a positive number");
+        }
+        if self.eval_every == 0 || self.checkpoint_every == 0 || self.log_every == 0 {
+            return bad("--eval-every, checkpoint and log intervals must be at least 1");
+        }
+        if self.clip_grad.is_some_and(|c| c.is_nan() || c <= 0.0) {
+            return bad("--clip-grad must be positive");
+        }
+        if self.max_bad_steps == 0 {
+            return bad("max_bad_steps must be at least 1");
+        }
+        self.data.parse::<DataSpec>()?;
+        Ok(())
+    }
+
+    /// `eval_examples` as a limit (`None` = the whole split).
+    pub fn eval_limit(&self) -> Option<usize> {
+        (self.eval_examples > 0).then_some(self.eval_examples)
+    }
+}
+
+/// Reads JSON file `path` into `T`.
+pub(crate) fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T> {
+    let text = std::fs::read_to_string(path).map_err(|e| TrainError::io(path, e))?;
+    serde_json::from_str(&text).map_err(|e| TrainError::run(path, format!("invalid JSON: {e}")))
+}
+
+/// Writes `value` as pretty JSON to `path` atomically.
+pub(crate) fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
+    let text = serde_json::to_string_pretty(value).expect("serializes");
+    write_atomic(path, |tmp| {
+        std::fs::write(tmp, &text).map_err(|source| realnvp_models::ModelError::Io {
+            path: tmp.into(),
+            source,
+        })
+    })?;
+    Ok(())
+}
+
+/// Loads the data set of `spec` shaped for `config` (images are converted to its channels and
+/// size), and checks it fits the model. `seed` draws toy data.
+pub fn load_data(spec: &str, config: &FlowConfig, seed: u64) -> Result<Dataset> {
+    let spec: DataSpec = spec.parse()?;
+    let (shape, want) = match config.data {
+        DataShape::Image {
+            channels,
+            height,
+            width,
+        } => (
+            Some((channels, height, width)),
+            data::DataKind::Image {
+                c: channels,
+                h: height,
+                w: width,
+            },
+        ),
+        DataShape::Vector { dim } => (None, data::DataKind::Vector { d: dim }),
+    };
+    let data = data::load(&spec, shape, seed)?;
+    if data.kind != want {
+        return Err(TrainError::Invalid(format!(
+            "data {} is {:?} but the model expects {:?}; pick a matching --preset/--config",
+            data.name, data.kind, want
+        )));
+    }
+    Ok(data)
+}
+
+/// A trained model read back from a run directory.
+pub struct LoadedRun {
+    /// The model.
+    pub model: RealNvp,
+    /// Its variables.
+    pub varmap: VarMap,
+    /// `run.json`.
+    pub options: FitOptions,
+    /// The checkpoint's counters.
+    pub state: checkpoint::TrainState,
+}
+
+/// Loads the model of `RUN_DIR` from its checkpoint (weights and running statistics).
+pub fn load_run(dir: &Path, device: &Device) -> Result<LoadedRun> {
+    let config = FlowConfig::from_file(&dir.join(CONFIG_FILE))?;
+    let options: FitOptions = read_json(&dir.join(RUN_FILE))?;
+    let ck = checkpoint::load(&dir.join(CHECKPOINT_FILE), device)?;
+    if ck.config != config {
+        return Err(TrainError::run(
+            dir.join(CHECKPOINT_FILE),
+            format!(
+                "its config differs from {}",
+                dir.join(CONFIG_FILE).display()
+            ),
+        ));
+    }
+    let (model, varmap) = crate::init::seeded_init(&config, options.seed, device)?;
+    ck.restore(&varmap, None)?;
+    Ok(LoadedRun {
+        model,
+        varmap,
+        options,
+        state: ck.state,
+    })
+}
+
+/// `RUN_DIR/samples/step-N.png`.
+pub fn sample_path(dir: &Path, step: u64) -> PathBuf {
+    dir.join(SAMPLES_DIR).join(format!("step-{step}.png"))
+}

@@ -1,0 +1,522 @@
+//! The training loop: Adam on the model's loss, periodic evaluation, samples, metrics and
+//! checkpoints, exact resume, and recovery from non-finite steps.
+//!
+//! Exactness: everything a step depends on — weights, running statistics, Adam's moments and
+//! step count, the learning rate, the batch position — is in the checkpoint, and batches are a
+//! pure function of `(seed, epoch, index)`, so a resumed run replays the uninterrupted one.
+//!
+//! Non-finite steps: a step whose loss or gradient norm is NaN/Inf is skipped (no update;
+//! running statistics restored). After `max_bad_steps` such steps in a row the run reloads the
+//! last checkpoint (always finite: checkpoints with NaN/Inf are never written), halves the
+//! learning rate and carries on from there.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use candle_core::{Device, Tensor, Var};
+use candle_nn::VarMap;
+use realnvp_models::{FlowConfig, RealNvp, is_trainable};
+
+use crate::checkpoint::{self, CHECKPOINT_FILE, TrainState};
+use crate::data::{Batcher, Dataset, Split};
+use crate::eval::{self, Score};
+use crate::metrics::{self, Row};
+use crate::optim::{self, Adam, AdamConfig};
+use crate::run::{self, CONFIG_FILE, CURVE_FILE, FitOptions, METRICS_FILE, MODEL_DIR, RUN_FILE};
+use crate::{Result, TrainError, plot, sample};
+
+/// What one training step did, for progress displays.
+#[derive(Debug, Clone, Copy)]
+pub struct StepReport {
+    /// Steps done, this one included.
+    pub step: u64,
+    /// The run's total steps.
+    pub total: u64,
+    /// Epoch of this step's batch.
+    pub epoch: u64,
+    /// The loss (bits/dim + L2); NaN or Inf for a skipped step.
+    pub loss: f32,
+    /// Mean training bits/dim of the batch.
+    pub bits_per_dim: f32,
+    /// Training throughput over the last logging interval (0 before the first).
+    pub examples_per_s: f64,
+    /// Whether the step was skipped for a non-finite loss or gradient.
+    pub skipped: bool,
+}
+
+/// Receives progress from [`fit`] and [`resume`]. Every method has an empty default.
+pub trait Observer {
+    /// Training starts (or resumes) at `step` of `total`.
+    fn on_start(&mut self, _step: u64, _total: u64) {}
+    /// A step finished.
+    fn on_step(&mut self, _report: &StepReport) {}
+    /// The test split was scored after `step` steps.
+    fn on_eval(&mut self, _step: u64, _score: &Score) {}
+}
+
+/// An observer that ignores everything.
+pub struct Silent;
+impl Observer for Silent {}
+
+/// What a call to [`fit`] or [`resume`] did.
+#[derive(Debug, Clone)]
+pub struct FitReport {
+    /// `(step, loss)` for every step run in this call, in order (steps repeat after a rollback;
+    /// skipped steps have a non-finite loss).
+    pub losses: Vec<(u64, f32)>,
+    /// The test score at the end (u = 0.5, over `eval_examples`).
+    pub final_test: Score,
+    /// The counters at the end (also in the checkpoint).
+    pub state: TrainState,
+}
+
+/// Starts a new run in `dir` (created; it must not hold a checkpoint yet): writes `config.json`,
+/// `run.json`, `metrics.csv` and a step-0 checkpoint, then trains `options.steps` steps.
+pub fn fit(
+    dir: &Path,
+    config: &FlowConfig,
+    options: &FitOptions,
+    device: &Device,
+    observer: &mut dyn Observer,
+) -> Result<FitReport> {
+    options.validate()?;
+    config.validate()?;
+    if dir.join(CHECKPOINT_FILE).exists() {
+        return Err(TrainError::run(
+            dir,
+            "already holds a run (checkpoint.safetensors); pass --resume to continue it or choose another --out",
+        ));
+    }
+    std::fs::create_dir_all(dir).map_err(|e| TrainError::io(dir, e))?;
+    let data = run::load_data(&options.data, config, options.seed)?;
+    let (model, varmap) = crate::init::seeded_init(config, options.seed, device)?;
+    // Vector models standardize with statistics of the training split, fitted once here and
+    // saved with the weights.
+    model.fit_preprocessing(&eval::split_tensor(&data, Split::Train, device)?)?;
+    run::write_json(&dir.join(CONFIG_FILE), config)?;
+    run::write_json(&dir.join(RUN_FILE), options)?;
+    metrics::rewrite(&dir.join(METRICS_FILE), &[])?;
+    let adam = Adam::new(trainable(&varmap), AdamConfig::with_lr(options.lr))?;
+    let mut t = Trainer::new(dir, model, varmap, adam, &data, options, device)?;
+    t.state = TrainState::new(options.lr);
+    t.checkpoint()?;
+    tracing::info!(
+        "new run in {}: {} on {} ({} train / {} test), {} steps of {}",
+        dir.display(),
+        options.preset.as_deref().unwrap_or("custom config"),
+        data.name,
+        data.len_train(),
+        data.len_test(),
+        options.steps,
+        options.batch_size
+    );
+    t.run(observer)
+}
+
+/// Continues the run in `dir` from its checkpoint with the options in its `run.json`;
+/// `steps` (when given) raises or lowers the total. Returns at once if the run is complete.
+pub fn resume(
+    dir: &Path,
+    steps: Option<u64>,
+    device: &Device,
+    observer: &mut dyn Observer,
+) -> Result<FitReport> {
+    let mut options: FitOptions = run::read_json(&dir.join(RUN_FILE))?;
+    if let Some(s) = steps {
+        options.steps = s;
+        run::write_json(&dir.join(RUN_FILE), &options)?;
+    }
+    resume_with(dir, &options, device, observer)
+}
+
+/// [`resume`] with options given by the caller (they must describe the same run; the test
+/// hooks in them are honoured).
+pub fn resume_with(
+    dir: &Path,
+    options: &FitOptions,
+    device: &Device,
+    observer: &mut dyn Observer,
+) -> Result<FitReport> {
+    let loaded = run::load_run(dir, device)?;
+    let config = loaded.model.config().clone();
+    let data = run::load_data(&options.data, &config, options.seed)?;
+    let ck = checkpoint::load(&dir.join(CHECKPOINT_FILE), device)?;
+    let mut adam = Adam::new(trainable(&loaded.varmap), AdamConfig::with_lr(ck.state.lr))?;
+    ck.restore(&loaded.varmap, Some(&mut adam))?;
+    let mut t = Trainer::new(
+        dir,
+        loaded.model,
+        loaded.varmap,
+        adam,
+        &data,
+        options,
+        device,
+    )?;
+    t.state = ck.state;
+    t.rows = metrics::truncate_after(&dir.join(METRICS_FILE), t.state.step)?;
+    tracing::info!(
+        "resuming {} at step {} of {} (lr {})",
+        dir.display(),
+        t.state.step,
+        options.steps,
+        t.state.lr
+    );
+    t.run(observer)
+}
+
+/// The trainable variables of `varmap`, sorted by name (a stable order for the optimizer).
+pub fn trainable(varmap: &VarMap) -> Vec<(String, Var)> {
+    let data = varmap.data().lock().expect("varmap lock");
+    let mut v: Vec<(String, Var)> = data
+        .iter()
+        .filter(|(k, _)| is_trainable(k))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    v.sort_by(|a, b| a.0.cmp(&b.0));
+    v
+}
+
+/// Accumulates the good steps of one logging interval.
+#[derive(Default)]
+struct Interval {
+    loss: f64,
+    bpd: f64,
+    good: u64,
+    examples: u64,
+    train_s: f64,
+}
+
+struct Trainer<'a> {
+    dir: PathBuf,
+    model: RealNvp,
+    varmap: VarMap,
+    adam: Adam,
+    data: &'a Dataset,
+    batcher: Batcher<'a>,
+    options: FitOptions,
+    device: Device,
+    state: TrainState,
+    rows: Vec<Row>,
+    /// Variables the forward pass updates (running statistics), restored after a skipped step.
+    buffers: Vec<Var>,
+    injected: HashSet<u64>,
+    interval: Interval,
+    rate: f64,
+}
+
+impl<'a> Trainer<'a> {
+    fn new(
+        dir: &Path,
+        model: RealNvp,
+        varmap: VarMap,
+        adam: Adam,
+        data: &'a Dataset,
+        options: &FitOptions,
+        device: &Device,
+    ) -> Result<Self> {
+        let batcher = Batcher::new(data, options.batch_size, options.seed, options.flip)?;
+        let buffers = {
+            let map = varmap.data().lock().expect("varmap lock");
+            map.iter()
+                .filter(|(k, _)| !is_trainable(k))
+                .map(|(_, v)| v.clone())
+                .collect()
+        };
+        Ok(Self {
+            dir: dir.to_path_buf(),
+            model,
+            varmap,
+            adam,
+            data,
+            batcher,
+            options: options.clone(),
+            device: device.clone(),
+            state: TrainState::new(options.lr),
+            rows: Vec::new(),
+            buffers,
+            injected: HashSet::new(),
+            interval: Interval::default(),
+            rate: 0.0,
+        })
+    }
+
+    fn run(mut self, observer: &mut dyn Observer) -> Result<FitReport> {
+        let total = self.options.steps;
+        self.batcher.seek_step(self.state.step);
+        observer.on_start(self.state.step, total);
+        let mut losses = Vec::new();
+        let mut last_score = None;
+        let mut clock = Instant::now();
+        while self.state.step < total {
+            let epoch = self.batcher.position().0;
+            let t0 = Instant::now();
+            let (loss, bpd, ok) = self.step()?;
+            self.interval.train_s += t0.elapsed().as_secs_f64();
+            self.state.step += 1;
+            let (e, i) = self.batcher.position();
+            (self.state.epoch, self.state.batch_index) = (e, i);
+            losses.push((self.state.step, loss));
+            observer.on_step(&StepReport {
+                step: self.state.step,
+                total,
+                epoch,
+                loss,
+                bits_per_dim: bpd,
+                examples_per_s: self.rate,
+                skipped: !ok,
+            });
+            if !ok {
+                self.state.bad_streak += 1;
+                self.state.skipped_steps += 1;
+                tracing::warn!(
+                    "step {}: non-finite loss or gradient ({loss}); step skipped ({} in a row)",
+                    self.state.step,
+                    self.state.bad_streak
+                );
+                if self.state.bad_streak >= self.options.max_bad_steps {
+                    self.state.wall_time_s += clock.elapsed().as_secs_f64();
+                    clock = Instant::now();
+                    self.rollback()?;
+                }
+                continue;
+            }
+            self.state.bad_streak = 0;
+            let s = self.state.step;
+            let last = s == total;
+            let eval_now = s.is_multiple_of(self.options.eval_every) || last;
+            if s.is_multiple_of(self.options.log_every) || eval_now {
+                let score = if eval_now {
+                    let sc = self.evaluate()?;
+                    observer.on_eval(s, &sc);
+                    last_score = Some(sc);
+                    Some(sc)
+                } else {
+                    None
+                };
+                self.state.wall_time_s += clock.elapsed().as_secs_f64();
+                clock = Instant::now();
+                self.log_row(score)?;
+            }
+            let every = self.options.sample_every;
+            if (every > 0 && s.is_multiple_of(every)) || last {
+                self.write_samples()?;
+            }
+            if s.is_multiple_of(self.options.checkpoint_every) || last {
+                self.state.wall_time_s += clock.elapsed().as_secs_f64();
+                clock = Instant::now();
+                if !self.checkpoint()? {
+                    self.rollback()?;
+                }
+            }
+        }
+        let final_test = match last_score {
+            Some(s) => s,
+            None => self.evaluate()?,
+        };
+        Ok(FitReport {
+            losses,
+            final_test,
+            state: self.state,
+        })
+    }
+
+    /// One batch: `(loss, bits/dim, whether the update was applied)`.
+    fn step(&mut self) -> Result<(f32, f32, bool)> {
+        let x = self.batcher.next_batch(&self.device)?;
+        let saved: Vec<Tensor> = self
+            .buffers
+            .iter()
+            .map(|v| v.as_tensor().copy())
+            .collect::<candle_core::Result<_>>()?;
+        let (mut loss, bpd) = self.model.loss(&x)?;
+        if self.options.inject_nan_at.contains(&(self.state.step + 1))
+            && self.injected.insert(self.state.step + 1)
+        {
+            loss = (loss * f64::NAN)?;
+        }
+        let loss_v = loss.to_scalar::<f32>()?;
+        let bpd_v = bpd.to_scalar::<f32>()?;
+        let mut ok = loss_v.is_finite();
+        if ok {
+            let mut grads = loss.backward()?;
+            let norm = optim::global_grad_norm(&grads, self.adam.params())?;
+            ok = norm.is_finite();
+            if ok {
+                if let Some(max) = self.options.clip_grad {
+                    optim::clip_grads(&mut grads, self.adam.params(), norm, max)?;
+                }
+                self.adam.step(&grads)?;
+                self.state.adam_step = self.adam.step_count();
+                self.interval.loss += loss_v as f64;
+                self.interval.bpd += bpd_v as f64;
+                self.interval.good += 1;
+            }
+        }
+        if !ok {
+            for (v, t) in self.buffers.iter().zip(&saved) {
+                v.set(t)?;
+            }
+        }
+        self.interval.examples += x.dim(0)? as u64;
+        self.state.examples_seen += x.dim(0)? as u64;
+        Ok((loss_v, bpd_v, ok))
+    }
+
+    fn evaluate(&self) -> Result<Score> {
+        let s = eval::score(
+            &self.model,
+            self.data,
+            Split::Test,
+            self.options.eval_batch_size,
+            self.options.eval_limit(),
+            &self.device,
+        )?;
+        tracing::info!(
+            "step {}: test {:.4} bits/dim (u = 0.5), {:.4} nats/example over {} examples",
+            self.state.step,
+            s.bits_per_dim,
+            s.nll_nats,
+            s.examples
+        );
+        Ok(s)
+    }
+
+    fn log_row(&mut self, score: Option<Score>) -> Result<()> {
+        let iv = std::mem::take(&mut self.interval);
+        let mean = |v: f64| (iv.good > 0).then(|| v / iv.good as f64);
+        if iv.train_s > 0.0 {
+            self.rate = iv.examples as f64 / iv.train_s;
+        }
+        let row = Row {
+            step: self.state.step,
+            epoch: self.state.epoch,
+            train_loss: mean(iv.loss),
+            train_bpd: mean(iv.bpd),
+            test_bpd: score.map(|s| s.bits_per_dim),
+            test_nll: score.map(|s| s.nll_nats),
+            examples_per_s: (iv.train_s > 0.0).then_some(self.rate),
+            wall_s: self.state.wall_time_s,
+            lr: self.state.lr,
+        };
+        metrics::append(&self.dir.join(METRICS_FILE), &row)?;
+        self.rows.push(row);
+        if score.is_some() {
+            self.write_curve()?;
+        }
+        Ok(())
+    }
+
+    fn write_curve(&self) -> Result<()> {
+        let train: Vec<(f64, f64)> = self
+            .rows
+            .iter()
+            .filter_map(|r| Some((r.step as f64, r.train_bpd?)))
+            .collect();
+        let test: Vec<(f64, f64)> = self
+            .rows
+            .iter()
+            .filter_map(|r| Some((r.step as f64, r.test_bpd?)))
+            .collect();
+        let img = plot::line_plot(
+            &[
+                plot::Series {
+                    points: &train,
+                    colour: plot::PALETTE[0],
+                },
+                plot::Series {
+                    points: &test,
+                    colour: plot::PALETTE[1],
+                },
+            ],
+            640,
+            400,
+        );
+        plot::save_png(&img, &self.dir.join(CURVE_FILE))
+    }
+
+    /// Images: 36 samples at T = 0.7 (left) and T = 1.0 (right), the same latents every time
+    /// so the pictures show the model changing. Vectors: test data (left) and as many samples
+    /// (right), first two features.
+    fn write_samples(&self) -> Result<()> {
+        let seed = self.options.seed ^ 0x05A3_B1E5;
+        let img = if self.model.config().data.dims().len() == 3 {
+            let grids = [0.7, 1.0]
+                .iter()
+                .map(|&t| {
+                    let x = sample::sample(&self.model, 36, t, seed, &self.device)?;
+                    plot::image_grid(&x, 6, 2)
+                })
+                .collect::<Result<Vec<_>>>()?;
+            plot::hstack(&grids, 12)
+        } else {
+            let test = eval::split_tensor(self.data, Split::Test, &self.device)?;
+            let n = test.dim(0)?.min(2000);
+            let test = test.narrow(0, 0, n)?;
+            let samples = sample::sample(&self.model, n, 1.0, seed, &self.device)?;
+            let pts = |t: &Tensor| -> Result<Vec<[f32; 2]>> {
+                let v = t.narrow(1, 0, 2)?.to_vec2::<f32>()?;
+                Ok(v.into_iter().map(|r| [r[0], r[1]]).collect())
+            };
+            plot::scatter_panels(&[&pts(&test)?, &pts(&samples)?], 400)
+        };
+        plot::save_png(&img, &run::sample_path(&self.dir, self.state.step))
+    }
+
+    /// Writes the checkpoint and `model/`; `false` (nothing written) when a tensor is not
+    /// finite.
+    fn checkpoint(&mut self) -> Result<bool> {
+        let tensors = checkpoint::collect_tensors(&self.varmap, &self.adam);
+        if let Some(name) = checkpoint::first_non_finite(&tensors)? {
+            tracing::warn!(
+                "step {}: `{name}` is not finite; not writing a checkpoint",
+                self.state.step
+            );
+            return Ok(false);
+        }
+        let path = self.dir.join(CHECKPOINT_FILE);
+        checkpoint::save(
+            &path,
+            &self.varmap,
+            &self.adam,
+            &self.state,
+            self.model.config(),
+        )?;
+        self.model.save(&self.varmap, &self.dir.join(MODEL_DIR))?;
+        tracing::debug!("step {}: checkpoint written", self.state.step);
+        Ok(true)
+    }
+
+    /// Reloads the last checkpoint and halves the learning rate.
+    fn rollback(&mut self) -> Result<()> {
+        if self.state.rollbacks >= self.options.max_rollbacks {
+            return Err(TrainError::Diverged(format!(
+                "still non-finite after {} rollbacks (lr now {}); try a lower --lr or --clip-grad",
+                self.state.rollbacks, self.state.lr
+            )));
+        }
+        let ck = checkpoint::load(&self.dir.join(CHECKPOINT_FILE), &self.device)?;
+        ck.restore(&self.varmap, Some(&mut self.adam))?;
+        let lr = self.state.lr / 2.0;
+        let from = self.state.step;
+        self.state = TrainState {
+            lr,
+            rollbacks: self.state.rollbacks + 1,
+            skipped_steps: self.state.skipped_steps,
+            wall_time_s: self.state.wall_time_s,
+            examples_seen: self.state.examples_seen,
+            bad_streak: 0,
+            ..ck.state
+        };
+        self.adam.set_lr(lr);
+        self.batcher.seek_step(self.state.step);
+        self.rows = metrics::truncate_after(&self.dir.join(METRICS_FILE), self.state.step)?;
+        self.interval = Interval::default();
+        tracing::warn!(
+            "step {from}: rolled back to the checkpoint of step {} with the learning rate halved to {lr} (rollback {})",
+            self.state.step,
+            self.state.rollbacks
+        );
+        Ok(())
+    }
+}

@@ -1,0 +1,134 @@
+//! Checkpoints: atomic writes, refusal of NaN, and clear errors for damaged files.
+
+mod common;
+use candle_core::Tensor;
+use common::*;
+use realnvp_models::{ModelError, write_atomic};
+use realnvp_trainer::checkpoint::{self, CHECKPOINT_FILE, TrainState};
+use realnvp_trainer::optim::{Adam, AdamConfig};
+use realnvp_trainer::train::{self, Silent, trainable};
+
+fn weights_of(ck: &checkpoint::Checkpoint) -> Result<Vec<(String, Vec<f32>)>, candle_core::Error> {
+    let mut w: Vec<_> = ck
+        .tensors
+        .iter()
+        .map(|(k, t)| Ok((k.clone(), t.flatten_all()?.to_vec1::<f32>()?)))
+        .collect::<Result<_, candle_core::Error>>()?;
+    w.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(w)
+}
+
+#[test]
+fn interrupted_write_leaves_the_previous_checkpoint_loadable() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    train::fit(
+        dir.path(),
+        &small_moons(16)?,
+        &moons_options(5),
+        &cpu(),
+        &mut Silent,
+    )?;
+    let path = dir.path().join(CHECKPOINT_FILE);
+    let before = checkpoint::load(&path, &cpu())?;
+    assert_eq!(before.state.step, 5);
+
+    // A write that dies half-way: the new file is written in full to the temporary path, then
+    // cut in half (as a crash would leave it), then the writer fails before the rename.
+    let loaded = realnvp_trainer::run::load_run(dir.path(), &cpu())?;
+    let adam = Adam::new(trainable(&loaded.varmap), AdamConfig::with_lr(1e-3))?;
+    let tensors = checkpoint::collect_tensors(&loaded.varmap, &adam);
+    let mut state = TrainState::new(1e-3);
+    state.step = 99;
+    let result = write_atomic(&path, |tmp| {
+        checkpoint::write_file(tmp, &tensors, &state, &before.config)
+            .map_err(|e| ModelError::Onnx(e.to_string()))?;
+        let len = std::fs::metadata(tmp)
+            .map_err(|e| ModelError::Io {
+                path: tmp.into(),
+                source: e,
+            })?
+            .len();
+        let f = std::fs::OpenOptions::new()
+            .write(true)
+            .open(tmp)
+            .map_err(|e| ModelError::Io {
+                path: tmp.into(),
+                source: e,
+            })?;
+        f.set_len(len / 2).map_err(|e| ModelError::Io {
+            path: tmp.into(),
+            source: e,
+        })?;
+        Err(ModelError::Io {
+            path: tmp.into(),
+            source: std::io::Error::other("simulated crash during the write"),
+        })
+    });
+    assert!(result.is_err());
+    let after = checkpoint::load(&path, &cpu())?;
+    assert_eq!(after.state, before.state);
+    assert_eq!(weights_of(&after)?, weights_of(&before)?);
+
+    // A torn temporary file left by a killed process does not disturb loading or resuming.
+    std::fs::write(
+        dir.path().join(".checkpoint.safetensors.12345.tmp"),
+        b"\x10\x00garbage",
+    )?;
+    let resumed = train::resume(dir.path(), Some(8), &cpu(), &mut Silent)?;
+    assert_eq!(resumed.state.step, 8);
+    assert_eq!(checkpoint::load(&path, &cpu())?.state.step, 8);
+
+    // Had the file itself been torn, loading says so and names the file.
+    let torn = dir.path().join("torn.safetensors");
+    let bytes = std::fs::read(&path)?;
+    std::fs::write(&torn, &bytes[..bytes.len() / 2])?;
+    let err = checkpoint::load(&torn, &cpu()).expect_err("torn file");
+    assert!(err.to_string().contains("torn.safetensors"), "{err}");
+    Ok(())
+}
+
+#[test]
+fn a_checkpoint_with_nan_is_never_written() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    train::fit(
+        dir.path(),
+        &small_moons(16)?,
+        &moons_options(5),
+        &cpu(),
+        &mut Silent,
+    )?;
+    let path = dir.path().join(CHECKPOINT_FILE);
+    let before = std::fs::read(&path)?;
+    let loaded = realnvp_trainer::run::load_run(dir.path(), &cpu())?;
+    let adam = Adam::new(trainable(&loaded.varmap), AdamConfig::with_lr(1e-3))?;
+    {
+        let data = loaded.varmap.data().lock().map_err(|e| e.to_string())?;
+        let (name, var) = data
+            .iter()
+            .find(|(k, _)| k.ends_with("weight"))
+            .ok_or("no weight")?;
+        let poisoned = (var.as_tensor() * f64::NAN)?;
+        var.set(&poisoned)?;
+        println!("poisoned {name}");
+    }
+    let err = checkpoint::save(
+        &path,
+        &loaded.varmap,
+        &adam,
+        &TrainState::new(1e-3),
+        loaded.model.config(),
+    )
+    .expect_err("NaN refused");
+    assert!(err.to_string().contains("NaN"), "{err}");
+    assert_eq!(
+        std::fs::read(&path)?,
+        before,
+        "the old checkpoint is untouched"
+    );
+    let t = Tensor::new(&[1.0f32, f32::INFINITY], &cpu())?;
+    assert_eq!(
+        checkpoint::first_non_finite(&[("x".into(), t)])?,
+        Some("x".to_string())
+    );
+    Ok(())
+}

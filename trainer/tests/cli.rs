@@ -1,0 +1,179 @@
+//! The `trainer` binary end to end on a small moons run: fit, resume, eval, sample.
+
+mod common;
+use common::TestResult;
+use std::process::Command;
+
+fn trainer(args: &[&str]) -> Result<String, Box<dyn std::error::Error>> {
+    let out = Command::new(env!("CARGO_BIN_EXE_trainer"))
+        .args(args)
+        .output()?;
+    let (so, se) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    if !out.status.success() {
+        return Err(format!("trainer {args:?} failed:\n{so}\n{se}").into());
+    }
+    Ok(format!("{so}{se}"))
+}
+
+#[test]
+fn fit_resume_eval_sample() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let run = dir.path().join("run");
+    let run_s = run.to_str().ok_or("path")?;
+    let common = [
+        "--data",
+        "toy:moons?n=1000&n_test=200",
+        "--out",
+        run_s,
+        "--device",
+        "cpu",
+        "--eval-every",
+        "10",
+        "--log-every",
+        "5",
+    ];
+    let mut args = vec![
+        "fit",
+        "--preset",
+        "moons",
+        "--steps",
+        "10",
+        "--batch-size",
+        "50",
+    ];
+    args.extend(common);
+    trainer(&args)?;
+    // --resume keeps the run's options; changing one is refused.
+    let err = trainer(&["fit", "--out", run_s, "--resume", "--lr", "0.1"]).expect_err("refused");
+    assert!(err.to_string().contains("--lr cannot change"), "{err}");
+    let out = trainer(&[
+        "fit", "--out", run_s, "--resume", "--steps", "20", "--device", "cpu",
+    ])?;
+    assert!(
+        out.contains("resuming") && out.contains("done: 20 steps"),
+        "{out}"
+    );
+    for f in [
+        "config.json",
+        "run.json",
+        "checkpoint.safetensors",
+        "metrics.csv",
+        "curve.png",
+        "samples/step-10.png",
+        "samples/step-20.png",
+        "model/config.json",
+        "model/model.safetensors",
+    ] {
+        assert!(run.join(f).exists(), "{f} missing");
+    }
+    let csv = std::fs::read_to_string(run.join("metrics.csv"))?;
+    assert!(
+        csv.starts_with("step,epoch,train_loss,train_bpd,test_bpd"),
+        "{csv}"
+    );
+    assert_eq!(csv.lines().count(), 1 + 4, "{csv}");
+
+    let out = trainer(&["eval", "--run", run_s, "--device", "cpu"])?;
+    assert!(
+        out.contains("nats/example") && out.contains("200 examples"),
+        "{out}"
+    );
+    let png = dir.path().join("s.png");
+    let csvp = dir.path().join("s.csv");
+    trainer(&[
+        "sample",
+        "--run",
+        run_s,
+        "--n",
+        "100",
+        "--seed",
+        "3",
+        "--out",
+        png.to_str().ok_or("p")?,
+    ])?;
+    trainer(&[
+        "sample",
+        "--run",
+        run_s,
+        "--n",
+        "5",
+        "--seed",
+        "3",
+        "--out",
+        csvp.to_str().ok_or("p")?,
+    ])?;
+    let a = std::fs::read_to_string(&csvp)?;
+    trainer(&[
+        "sample",
+        "--run",
+        run_s,
+        "--n",
+        "5",
+        "--seed",
+        "3",
+        "--out",
+        csvp.to_str().ok_or("p")?,
+    ])?;
+    assert_eq!(
+        a,
+        std::fs::read_to_string(&csvp)?,
+        "same seed, same samples"
+    );
+    assert_eq!(a.lines().count(), 6);
+    assert!(image::open(&png).is_ok());
+    // A GPU request on a CPU-only build is a clear error.
+    if !cfg!(feature = "cuda") {
+        let err = trainer(&["eval", "--run", run_s, "--device", "cuda"]).expect_err("no cuda");
+        assert!(err.to_string().contains("--features cuda"), "{err}");
+    }
+    Ok(())
+}
+
+#[test]
+fn export_writes_a_bundle_and_refuses_a_foreign_directory() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let run = dir.path().join("run");
+    let run_s = run.to_str().ok_or("path")?;
+    trainer(&[
+        "fit",
+        "--preset",
+        "moons",
+        "--data",
+        "toy:moons?n=500&n_test=100",
+        "--out",
+        run_s,
+        "--steps",
+        "5",
+        "--batch-size",
+        "50",
+        "--device",
+        "cpu",
+    ])?;
+    let bundle = dir.path().join("bundle");
+    let bundle_s = bundle.to_str().ok_or("path")?;
+    let out = trainer(&["export", "--run", run_s, "--out", bundle_s])?;
+    assert!(out.contains("pair id"), "{out}");
+    let card: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(bundle.join("model.json"))?)?;
+    assert_eq!(card["training"]["steps"], 5);
+    assert_eq!(card["latent_dim"], 2);
+    assert!(
+        card["export_errors"]["z_max_abs"]
+            .as_f64()
+            .ok_or("z error")?
+            < 1e-4
+    );
+    // Exporting again replaces the bundle with a new pair id.
+    trainer(&["export", "--run", run_s, "--out", bundle_s])?;
+    let again: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(bundle.join("model.json"))?)?;
+    assert_ne!(card["pair_id"], again["pair_id"]);
+    // A directory with the user's own files is never replaced.
+    let err = trainer(&["export", "--run", run_s, "--out", run_s]).expect_err("refused");
+    assert!(err.to_string().contains("not part of a bundle"), "{err}");
+    assert!(run.join("checkpoint.safetensors").exists());
+    Ok(())
+}

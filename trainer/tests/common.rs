@@ -1,0 +1,40 @@
+//! Shared helpers for the trainer's integration tests (included with `mod common;`).
+#![allow(dead_code)]
+
+use candle_core::Device;
+use realnvp_models::{Architecture, FlowConfig};
+use realnvp_trainer::run::FitOptions;
+
+pub type TestResult = Result<(), Box<dyn std::error::Error>>;
+
+/// The `moons` preset with narrower s/t networks (`hidden` units instead of 256), for tests
+/// that check mechanics rather than quality.
+pub fn small_moons(hidden: usize) -> Result<FlowConfig, Box<dyn std::error::Error>> {
+    let mut c = FlowConfig::preset("moons")?;
+    if let Architecture::Mlp(m) = &mut c.architecture {
+        m.hidden = hidden;
+    }
+    Ok(c)
+}
+
+/// Options for short moons runs: 2,000 training points, frequent checkpoints, no pictures
+/// but the final ones.
+pub fn moons_options(steps: u64) -> FitOptions {
+    FitOptions {
+        data: "toy:moons?n=2000&n_test=500".into(),
+        seed: 7,
+        batch_size: 64,
+        lr: 2e-3,
+        steps,
+        eval_every: 1000,
+        sample_every: 0,
+        checkpoint_every: 5,
+        log_every: 5,
+        eval_examples: 0,
+        ..FitOptions::default()
+    }
+}
+
+pub fn cpu() -> Device {
+    Device::Cpu
+}
