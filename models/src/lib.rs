@@ -8,6 +8,8 @@
 //! Shapes: images are `[N, C, H, W]` in pixel units `[0, 256)`, vectors `[N, D]`; the latent is
 //! `[N, L]` with `L = C·H·W` or `D`; log-determinants and log-likelihoods are `[N]`, in nats.
 
+#![warn(missing_docs)]
+
 mod config;
 mod error;
 mod flow;

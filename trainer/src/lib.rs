@@ -10,6 +10,8 @@
 //! - [`sample`], [`plot`]: seeded sampling and the PNG pictures;
 //! - [`device`]: `--device auto|cpu|cuda[:N]`; [`init`]: seeded weight initialisation.
 
+#![warn(missing_docs)]
+
 pub mod checkpoint;
 pub mod data;
 pub mod device;

@@ -5,7 +5,7 @@ use candle_core::Tensor;
 use candle_nn::{Init, VarBuilder};
 
 use super::Mask;
-use crate::nets::StNet;
+use crate::nets::{StNet, channel_affine};
 use crate::onnx::{Graph, LogDet, Value};
 use crate::{Bijection, Mode, Result, sum_per_example};
 
@@ -55,10 +55,8 @@ impl AffineCoupling {
         let kept = x.broadcast_mul(&self.keep)?;
         let st = self.net.forward(&kept, mode)?;
         let c = self.channels;
-        let s = st
-            .narrow(1, 0, c)?
-            .tanh()?
-            .broadcast_mul(&self.scale_shape(x.rank())?)?;
+        // Per-channel scale: channel_affine sums its gradient far faster than broadcast_mul.
+        let s = channel_affine(&st.narrow(1, 0, c)?.tanh()?, Some(&self.s_scale), None)?;
         let s = s.broadcast_mul(&self.change)?;
         let t = st.narrow(1, c, c)?.broadcast_mul(&self.change)?;
         Ok((s, t))

@@ -3,12 +3,14 @@
 //! They need not be invertible; each has a candle forward and an ONNX emission of its
 //! eval-mode forward with every statistic frozen and weight norm folded.
 
+mod channel_ops;
 mod conv;
 mod fast_conv;
 mod mlp;
 mod norm;
 mod resnet;
 
+pub use channel_ops::{channel_affine, channel_moments};
 pub use conv::WeightNormConv2d;
 pub use fast_conv::{fast_conv2d, fast_conv2d_backward_input, fast_conv2d_backward_weight};
 pub use mlp::Mlp;

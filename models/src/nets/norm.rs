@@ -4,6 +4,7 @@
 use candle_core::{Tensor, Var};
 use candle_nn::{Init, VarBuilder};
 
+use super::{channel_affine, channel_moments};
 use crate::config::{BatchNormConfig, NetNorm};
 use crate::onnx::{Graph, Value};
 use crate::{Mode, Result};
@@ -38,27 +39,17 @@ impl RunningStats {
         self.eps
     }
 
-    /// Mean and variance to normalize `x` (`[N, C, H, W]` or `[N, C]`) with, both shaped to
-    /// broadcast against `x` (`[1, C, 1, 1]` or `[1, C]`). `Train` uses the batch's statistics
-    /// (differentiable) and updates the running ones; `Eval` uses the running ones.
+    /// Mean and (biased) variance to normalize `x` (`[N, C, H, W]` or `[N, C]`) with, `[C]`
+    /// each. `Train` uses the batch's statistics (differentiable) and updates the running ones;
+    /// `Eval` uses the running ones.
     pub fn stats(&self, x: &Tensor, mode: Mode) -> Result<(Tensor, Tensor)> {
-        let bshape = broadcast_shape(x)?;
         match mode {
-            Mode::Eval => Ok((
-                self.mean.as_tensor().reshape(bshape.clone())?,
-                self.var.as_tensor().reshape(bshape)?,
-            )),
+            Mode::Eval => Ok(self.running()),
             Mode::Train => {
-                let dims: Vec<usize> = (0..x.rank()).filter(|&d| d != 1).collect();
-                let count = (x.elem_count() / x.dim(1)?) as f64;
-                let mean = (x.sum_keepdim(dims.clone())? / count)?;
-                let var = (x.broadcast_sub(&mean)?.sqr()?.sum_keepdim(dims)? / count)?;
+                let (mean, var) = channel_moments(x)?;
                 let m = self.momentum;
-                let c = x.dim(1)?;
-                let new_mean =
-                    ((self.mean.as_tensor() * (1.0 - m))? + (mean.detach().reshape(c)? * m)?)?;
-                let new_var =
-                    ((self.var.as_tensor() * (1.0 - m))? + (var.detach().reshape(c)? * m)?)?;
+                let new_mean = ((self.mean.as_tensor() * (1.0 - m))? + (mean.detach() * m)?)?;
+                let new_var = ((self.var.as_tensor() * (1.0 - m))? + (var.detach() * m)?)?;
                 self.mean.set(&new_mean)?;
                 self.var.set(&new_var)?;
                 Ok((mean, var))
@@ -70,13 +61,6 @@ impl RunningStats {
     pub fn running(&self) -> (Tensor, Tensor) {
         (self.mean.as_tensor().clone(), self.var.as_tensor().clone())
     }
-}
-
-/// `[1, C, 1, 1]` for images, `[1, C]` for vectors.
-fn broadcast_shape(x: &Tensor) -> Result<Vec<usize>> {
-    let mut s = vec![1; x.rank()];
-    s[1] = x.dim(1)?;
-    Ok(s)
 }
 
 /// Batch norm with a learned affine, inside an s/t network (its log-det is irrelevant).
@@ -97,14 +81,14 @@ impl NetBatchNorm {
         })
     }
 
+    /// `x·a + c` with `a = γ/√(var+ε)`, `c = β - mean·a`, `[C]` each: one pass over `x` (and
+    /// one reduction per gradient) instead of four broadcast ops. In `Train` the gradient flows
+    /// through the batch mean and variance inside `a` and `c`.
     fn forward(&self, x: &Tensor, mode: Mode) -> Result<Tensor> {
         let (mean, var) = self.stats.stats(x, mode)?;
-        let c = x.dim(1)?;
-        let y = x
-            .broadcast_sub(&mean)?
-            .broadcast_div(&(var + self.stats.eps())?.sqrt()?)?;
-        Ok(y.broadcast_mul(&self.gamma.reshape((1, c, 1, 1))?)?
-            .broadcast_add(&self.beta.reshape((1, c, 1, 1))?)?)
+        let a = (&self.gamma / (var + self.stats.eps())?.sqrt()?)?;
+        let c = (&self.beta - (mean * &a)?)?;
+        Ok(channel_affine(x, Some(&a), Some(&c))?)
     }
 
     /// Frozen: `x·a + c` with `a = γ/√(var+ε)`, `c = β - mean·a`, as `[1, C, 1, 1]` constants.
@@ -138,15 +122,20 @@ impl InstanceNorm {
         })
     }
 
+    /// Per `(n, c)` plane: `x·a + c` with `a = γ/√(var+ε)`, `c = β - mean·a`. Viewing `x` as
+    /// `[1, N·C, H, W]` makes every plane a channel of the fast per-channel ops; `γ`, `β` are
+    /// repeated over the batch (differentiably) to `[N·C]`.
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let (_, c, h, w) = x.dims4()?;
-        let hw = (h * w) as f64;
-        let mean = (x.sum_keepdim((2, 3))? / hw)?;
-        let centered = x.broadcast_sub(&mean)?;
-        let var = (centered.sqr()?.sum_keepdim((2, 3))? / hw)?;
-        let y = centered.broadcast_div(&(var + self.eps)?.sqrt()?)?;
-        Ok(y.broadcast_mul(&self.gamma.reshape((1, c, 1, 1))?)?
-            .broadcast_add(&self.beta.reshape((1, c, 1, 1))?)?)
+        let (n, c, h, w) = x.dims4()?;
+        let planes = x.reshape((1, n * c, h, w))?;
+        let (mean, var) = channel_moments(&planes)?;
+        let per_plane = |t: &Tensor| -> Result<Tensor> {
+            Ok(t.reshape((1, c))?.broadcast_as((n, c))?.flatten_all()?)
+        };
+        let a = (per_plane(&self.gamma)? / (var + self.eps)?.sqrt()?)?;
+        let shift = (per_plane(&self.beta)? - (mean * &a)?)?;
+        let y = channel_affine(&planes, Some(&a), Some(&shift))?;
+        Ok(y.reshape((n, c, h, w))?)
     }
 
     /// Emitted with ReduceSum rather than InstanceNormalization so the graph stays within the
