@@ -9,30 +9,16 @@ use common::{brute_force_log_det, max_abs_diff, uniform};
 use realnvp_models::layers::FlowBatchNorm;
 use realnvp_models::testing::randomize;
 use realnvp_models::{
-    Architecture, BatchNormConfig, Bijection, DataShape, FlowConfig, Mode, MultiScaleConfig,
-    NetNorm, Preprocessing, RealNvp, Result,
+    Architecture, BatchNormConfig, Bijection, DataShape, FlowConfig, Mode, NetNorm, Preprocessing,
+    RealNvp, Result,
 };
 
 fn small_image_config(dims: (usize, usize, usize), num_scales: usize, norm: NetNorm) -> FlowConfig {
-    FlowConfig {
-        data: DataShape::Image {
-            channels: dims.0,
-            height: dims.1,
-            width: dims.2,
-        },
-        preprocessing: Preprocessing::Logit { alpha: 0.05 },
-        architecture: Architecture::MultiScale(MultiScaleConfig {
-            num_scales,
-            hidden_channels: 4,
-            num_blocks: 1,
-            net_norm: norm,
-            checkerboard_couplings: 3,
-            channel_couplings: 3,
-            final_couplings: 4,
-        }),
-        flow_batch_norm: Some(BatchNormConfig::default()),
-        s_scale_l2: 5e-5,
+    let mut config = FlowConfig::multi_scale_image(dims, num_scales, 4, 1);
+    if let Architecture::MultiScale(ms) = &mut config.architecture {
+        ms.net_norm = norm;
     }
+    config
 }
 
 fn pixels(n: usize, data: &DataShape, seed: u64, dtype: DType) -> Result<Tensor> {

@@ -9,8 +9,7 @@ use candle_core::{DType, Device, Tensor};
 use common::{max_abs_diff, uniform};
 use realnvp_models::testing::randomize;
 use realnvp_models::{
-    Architecture, BatchNormConfig, DataShape, FlowConfig, Mode, MultiScaleConfig, NetNorm,
-    Preprocessing, RealNvp, Result,
+    Architecture, DataShape, FlowConfig, Mode, NetNorm, Preprocessing, RealNvp, Result,
 };
 
 fn eval(model: &candle_onnx::onnx::ModelProto, name: &str, x: &Tensor) -> HashMap<String, Tensor> {
@@ -19,25 +18,11 @@ fn eval(model: &candle_onnx::onnx::ModelProto, name: &str, x: &Tensor) -> HashMa
 }
 
 fn three_scale_config() -> FlowConfig {
-    FlowConfig {
-        data: DataShape::Image {
-            channels: 2,
-            height: 8,
-            width: 8,
-        },
-        preprocessing: Preprocessing::Logit { alpha: 0.05 },
-        architecture: Architecture::MultiScale(MultiScaleConfig {
-            num_scales: 3,
-            hidden_channels: 4,
-            num_blocks: 2,
-            net_norm: NetNorm::Instance,
-            checkerboard_couplings: 3,
-            channel_couplings: 3,
-            final_couplings: 4,
-        }),
-        flow_batch_norm: Some(BatchNormConfig::default()),
-        s_scale_l2: 5e-5,
+    let mut config = FlowConfig::multi_scale_image((2, 8, 8), 3, 4, 2);
+    if let Architecture::MultiScale(ms) = &mut config.architecture {
+        ms.net_norm = NetNorm::Instance;
     }
+    config
 }
 
 #[test]

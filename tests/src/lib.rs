@@ -3,9 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use candle_core::{DType, Device, Tensor};
-use realnvp_models::{
-    Architecture, BatchNormConfig, DataShape, FlowConfig, MultiScaleConfig, NetNorm, Preprocessing,
-};
+use realnvp_models::{Architecture, DataShape, FlowConfig, NetNorm};
 
 /// The workspace root (where `make setup` puts `.venv` and `.ort`).
 pub fn workspace_root() -> PathBuf {
@@ -29,25 +27,11 @@ pub fn venv_python() -> PathBuf {
 
 /// A three-scale image model small enough for quick tests: 2×8×8 pixels, instance norm.
 pub fn three_scale_config() -> FlowConfig {
-    FlowConfig {
-        data: DataShape::Image {
-            channels: 2,
-            height: 8,
-            width: 8,
-        },
-        preprocessing: Preprocessing::Logit { alpha: 0.05 },
-        architecture: Architecture::MultiScale(MultiScaleConfig {
-            num_scales: 3,
-            hidden_channels: 4,
-            num_blocks: 1,
-            net_norm: NetNorm::Instance,
-            checkerboard_couplings: 3,
-            channel_couplings: 3,
-            final_couplings: 4,
-        }),
-        flow_batch_norm: Some(BatchNormConfig::default()),
-        s_scale_l2: 5e-5,
+    let mut config = FlowConfig::multi_scale_image((2, 8, 8), 3, 4, 1);
+    if let Architecture::MultiScale(ms) = &mut config.architecture {
+        ms.net_norm = NetNorm::Instance;
     }
+    config
 }
 
 /// `n` seeded examples for `data`: pixels in `[0, 256)` or features in `[-2, 2)`, f32.
