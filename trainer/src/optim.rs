@@ -111,13 +111,17 @@ impl Adam {
             let Some(g) = grads.get(p.as_tensor()) else {
                 continue;
             };
+            // Gradients carry the backward graph (and through it the step's activations);
+            // moments kept from step to step must not, or every step's graph stays alive.
+            let g = g.detach();
+            let g = &g;
             let m = ((&self.m[i] * beta1)? + (g * (1.0 - beta1))?)?;
             let v = ((&self.v[i] * beta2)? + (g.sqr()? * (1.0 - beta2))?)?;
             let denom = ((&v * (1.0 / bc2))?.sqrt()? + eps)?;
             let update = ((&m * (lr / bc1))? / denom)?;
             p.set(&p.as_tensor().sub(&update)?)?;
-            self.m[i] = m;
-            self.v[i] = v;
+            self.m[i] = m.detach();
+            self.v[i] = v.detach();
         }
         Ok(())
     }
@@ -234,6 +238,23 @@ mod tests {
             }
         }
         assert_eq!(adam.step_count(), 20);
+        Ok(())
+    }
+
+    #[test]
+    fn moments_do_not_keep_the_backward_graph_alive() -> TestResult {
+        // A moment that tracked its gradient's graph would chain every step's activations
+        // together: memory grew by a whole step's graph per step until the process was killed.
+        let dev = Device::Cpu;
+        let w = Tensor::new(&[1.0f32, 0.5, -3.0], &dev)?;
+        let var = Var::new(&[0.1f32, 0.2, 0.3], &dev)?;
+        let mut adam = Adam::new(vec![("p".into(), var.clone())], AdamConfig::with_lr(0.01))?;
+        for _ in 0..3 {
+            adam.step(&loss(var.as_tensor(), &w)?.backward()?)?;
+        }
+        for (name, t) in adam.state_tensors() {
+            assert!(!t.track_op(), "{name} still references the autograd graph");
+        }
         Ok(())
     }
 
