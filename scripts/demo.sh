@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${1:-out/demo}
-steps=${DEMO_STEPS:-400}
+steps=${DEMO_STEPS:-1500}
 bin=target/release
 export ORT_DYLIB_PATH=${ORT_DYLIB_PATH:-$PWD/.ort/libonnxruntime.so}
 mkdir -p "$out"
