@@ -10,33 +10,12 @@
 //! warm-up, with `THREADS` intra-op threads (default 2). Prints one line:
 //! `runtime BATCH score_img_s sample_img_s peak_rss_mib`.
 
-use std::time::Instant;
-
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use realnvp_runtime::{Device, Flow, LoadOptions};
 
-fn median_secs<T>(runs: usize, mut f: impl FnMut() -> Result<T>) -> Result<f64> {
-    std::hint::black_box(f()?);
-    let mut t = Vec::with_capacity(runs);
-    for _ in 0..runs {
-        let start = Instant::now();
-        std::hint::black_box(f()?);
-        t.push(start.elapsed().as_secs_f64());
-    }
-    t.sort_by(f64::total_cmp);
-    Ok(t[t.len() / 2])
-}
-
-fn peak_rss_mib() -> Result<f64> {
-    let status = std::fs::read_to_string("/proc/self/status")?;
-    let kib: f64 = status
-        .lines()
-        .find(|l| l.starts_with("VmHWM:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .context("no VmHWM in /proc/self/status")?
-        .parse()?;
-    Ok(kib / 1024.0)
-}
+#[path = "../../benches/bench_util.rs"]
+mod bench_util;
+use bench_util::{median_secs, peak_rss_mib};
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();

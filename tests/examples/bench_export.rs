@@ -11,23 +11,16 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use candle_core::{DType, Device};
 use realnvp_e2e::examples;
 use realnvp_models::testing::randomize;
 use realnvp_models::{FlowConfig, RealNvp};
 use realnvp_trainer::export::{Tolerances, TrainingSummary, export_bundle};
 
-fn peak_rss_mib() -> Result<f64> {
-    let status = std::fs::read_to_string("/proc/self/status")?;
-    let kib: f64 = status
-        .lines()
-        .find(|l| l.starts_with("VmHWM:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .context("no VmHWM in /proc/self/status")?
-        .parse()?;
-    Ok(kib / 1024.0)
-}
+#[path = "../../benches/bench_util.rs"]
+mod bench_util;
+use bench_util::peak_rss_mib;
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();

@@ -8,9 +8,7 @@
 //! them); the bundle is exported to a temporary directory first. Prints one line:
 //! `engine preset batch score_img_s sample_img_s peak_rss_mib`, medians over `RUNS` (default 5).
 
-use std::time::Instant;
-
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use candle_core::{DType, Device, Tensor};
 use realnvp_e2e::examples;
 use realnvp_models::testing::randomize;
@@ -18,36 +16,9 @@ use realnvp_models::{FlowConfig, Mode, RealNvp};
 use realnvp_runtime::{Flow, LoadOptions};
 use realnvp_trainer::export::{Tolerances, TrainingSummary, export_bundle};
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
-
-/// Median seconds of `f` over `runs` runs after one warm-up.
-fn time<T>(runs: usize, mut f: impl FnMut() -> Result<T>) -> Result<f64> {
-    std::hint::black_box(f()?);
-    let mut t = Vec::with_capacity(runs);
-    for _ in 0..runs {
-        let start = Instant::now();
-        std::hint::black_box(f()?);
-        t.push(start.elapsed().as_secs_f64());
-    }
-    Ok(median(t))
-}
-
-fn peak_rss_mib() -> Result<f64> {
-    let status = std::fs::read_to_string("/proc/self/status")?;
-    let line = status
-        .lines()
-        .find(|l| l.starts_with("VmHWM:"))
-        .context("no VmHWM")?;
-    let kib: f64 = line
-        .split_whitespace()
-        .nth(1)
-        .context("VmHWM value")?
-        .parse()?;
-    Ok(kib / 1024.0)
-}
+#[path = "../../benches/bench_util.rs"]
+mod bench_util;
+use bench_util::{median_secs, peak_rss_mib};
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -62,9 +33,9 @@ fn main() -> Result<()> {
     let x = examples(&config.data, batch, 2);
     let (score_s, sample_s) = match engine.as_str() {
         "candle" => {
-            let score = time(runs, || Ok(model.log_prob(&x, Mode::Eval)?))?;
+            let score = median_secs(runs, || Ok(model.log_prob(&x, Mode::Eval)?))?;
             let z = Tensor::randn(0f32, 0.7, (batch, config.data.numel()), &Device::Cpu)?;
-            let sample = time(runs, || Ok(model.inverse(&z)?))?;
+            let sample = median_secs(runs, || Ok(model.inverse(&z)?))?;
             (score, sample)
         }
         "runtime" => {
@@ -88,9 +59,9 @@ fn main() -> Result<()> {
                 },
             )?;
             let xs = x.flatten_all()?.to_vec1::<f32>()?;
-            let score = time(runs, || Ok(flow.log_prob(&xs, batch)?))?;
+            let score = median_secs(runs, || Ok(flow.log_prob(&xs, batch)?))?;
             let z = flow.sample_latent(batch, 0.7, 1)?;
-            let sample = time(runs, || Ok(flow.decode(&z, batch)?))?;
+            let sample = median_secs(runs, || Ok(flow.decode(&z, batch)?))?;
             (score, sample)
         }
         other => bail!("unknown engine {other}; use candle or runtime"),
