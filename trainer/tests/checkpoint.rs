@@ -8,16 +8,6 @@ use realnvp_trainer::checkpoint::{self, CHECKPOINT_FILE, TrainState};
 use realnvp_trainer::optim::{Adam, AdamConfig};
 use realnvp_trainer::train::{self, Silent, trainable};
 
-fn weights_of(ck: &checkpoint::Checkpoint) -> Result<Vec<(String, Vec<f32>)>, candle_core::Error> {
-    let mut w: Vec<_> = ck
-        .tensors
-        .iter()
-        .map(|(k, t)| Ok((k.clone(), t.flatten_all()?.to_vec1::<f32>()?)))
-        .collect::<Result<_, candle_core::Error>>()?;
-    w.sort_by(|a, b| a.0.cmp(&b.0));
-    Ok(w)
-}
-
 #[test]
 fn interrupted_write_leaves_the_previous_checkpoint_loadable() -> TestResult {
     let dir = tempfile::tempdir()?;
@@ -67,7 +57,10 @@ fn interrupted_write_leaves_the_previous_checkpoint_loadable() -> TestResult {
     assert!(result.is_err());
     let after = checkpoint::load(&path, &cpu())?;
     assert_eq!(after.state, before.state);
-    assert_eq!(weights_of(&after)?, weights_of(&before)?);
+    assert_eq!(
+        common::checkpoint_values(&after)?,
+        common::checkpoint_values(&before)?
+    );
 
     // A torn temporary file left by a killed process does not disturb loading or resuming.
     std::fs::write(

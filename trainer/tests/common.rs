@@ -38,3 +38,16 @@ pub fn moons_options(steps: u64) -> FitOptions {
 pub fn cpu() -> Device {
     Device::Cpu
 }
+
+/// Every tensor of a checkpoint as `(name, values)`, sorted by name, for exact comparisons.
+pub fn checkpoint_values(
+    ck: &realnvp_trainer::checkpoint::Checkpoint,
+) -> Result<Vec<(String, Vec<f32>)>, candle_core::Error> {
+    let mut w: Vec<_> = ck
+        .tensors
+        .iter()
+        .map(|(k, t)| Ok((k.clone(), t.flatten_all()?.to_vec1::<f32>()?)))
+        .collect::<Result<_, candle_core::Error>>()?;
+    w.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(w)
+}

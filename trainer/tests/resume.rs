@@ -11,13 +11,7 @@ type Named = Vec<(String, Vec<f32>)>;
 
 fn weights(dir: &std::path::Path) -> Result<Named, Box<dyn std::error::Error>> {
     let ck = checkpoint::load(&dir.join(checkpoint::CHECKPOINT_FILE), &cpu())?;
-    let mut w: Vec<_> = ck
-        .tensors
-        .iter()
-        .map(|(k, t)| Ok((k.clone(), t.flatten_all()?.to_vec1::<f32>()?)))
-        .collect::<Result<_, candle_core::Error>>()?;
-    w.sort_by(|a, b| a.0.cmp(&b.0));
-    Ok(w)
+    Ok(common::checkpoint_values(&ck)?)
 }
 
 /// Runs `n` steps straight and `n/2 + n/2` with a resume; compares losses, weights, Adam state
