@@ -10,7 +10,7 @@ use candle_core::{DType, Tensor};
 use candle_onnx::onnx::{ModelProto, StringStringEntryProto};
 use prost::Message;
 use realnvp_models::onnx::OPSET;
-use realnvp_models::{Mode, RealNvp};
+use realnvp_models::{Mode, RealNvp, standard_normal_log_prob};
 use serde::{Deserialize, Serialize};
 
 /// The bundle format version written into every graph and `model.json`.
@@ -262,8 +262,9 @@ fn measure_errors(
     inverse: &ModelProto,
     x: &Tensor,
 ) -> Result<ExportErrors, ExportError> {
-    let (z, _) = model.forward(x, Mode::Eval)?;
-    let log_prob = model.log_prob(x, Mode::Eval)?;
+    // One candle pass gives both z and log p (log_prob() would run the forward again).
+    let (z, log_det) = model.forward(x, Mode::Eval)?;
+    let log_prob = (standard_normal_log_prob(&z)? + log_det)?;
     let out = eval_graph("forward", forward, "x", x)?;
     let get = |name: &str| {
         out.get(name)
