@@ -9,6 +9,7 @@ use candle_core::{DType, Device, Tensor};
 use realnvp_models::{FlowConfig, RealNvp, Result};
 
 fn main() -> Result<()> {
+    realnvp_models::keep_freed_memory();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let preset = args.first().map(String::as_str).unwrap_or("fmnist-small");
     let batch: usize = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(64);

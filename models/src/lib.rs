@@ -14,6 +14,7 @@ mod config;
 mod error;
 mod flow;
 pub mod layers;
+mod memory;
 pub mod nets;
 pub mod onnx;
 pub mod testing;
@@ -24,6 +25,7 @@ pub use config::{
 };
 pub use error::{ModelError, Result};
 pub use flow::{RealNvp, is_trainable, standard_normal_log_prob, write_atomic};
+pub use memory::keep_freed_memory;
 
 use candle_core::Tensor;
 use onnx::{Graph, LogDet, Value};

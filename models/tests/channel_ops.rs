@@ -3,7 +3,7 @@
 
 use candle_core::{DType, Device, Result, Tensor, Var};
 use rand::{Rng, SeedableRng};
-use realnvp_models::nets::{channel_affine, channel_moments};
+use realnvp_models::nets::{channel_affine, channel_affine_relu, channel_moments};
 
 /// Seeded values in `[lo, hi)`.
 fn rand_tensor(shape: &[usize], (lo, hi): (f64, f64), dtype: DType, seed: u64) -> Result<Tensor> {
@@ -121,6 +121,24 @@ fn affine_fast_path_matches_plain_ops() -> Result<()> {
         for (i, name) in NAMES.iter().enumerate() {
             assert_close(name, shape, &got[i], &f32_ref[i], 1e-4)?;
             assert_close(name, shape, &got[i], &f64_ref[i], 1e-5)?;
+        }
+        Ok(())
+    })
+}
+
+/// The fused ReLU: values and all three gradients against candle's affine then `relu`, in f32
+/// and f64 (the fallback). Inputs in [-2, 2) put about half the outputs below zero.
+#[test]
+fn affine_relu_matches_plain_ops() -> Result<()> {
+    let fused = |x: &Tensor, s: &Tensor, b: &Tensor| channel_affine_relu(x, Some(s), Some(b));
+    let plain = |x: &Tensor, s: &Tensor, b: &Tensor| plain_affine(x, s, b)?.relu();
+    each_shape(|shape, seed| {
+        for dtype in [DType::F32, DType::F64] {
+            let got = affine_and_grads(shape, seed, dtype, fused)?;
+            let want = affine_and_grads(shape, seed, dtype, plain)?;
+            for (i, name) in NAMES.iter().enumerate() {
+                assert_close(name, shape, &got[i], &want[i], 1e-5)?;
+            }
         }
         Ok(())
     })

@@ -3,7 +3,9 @@
 
 use candle_core::{DType, Device, Result, Tensor, Var};
 use rand::{Rng, SeedableRng};
-use realnvp_models::nets::{fast_conv2d, fast_conv2d_backward_input, fast_conv2d_backward_weight};
+use realnvp_models::nets::{
+    fast_conv2d, fast_conv2d_backward_input, fast_conv2d_backward_weight, fast_conv2d_bias,
+};
 
 /// Seeded values in `[-1, 1)`.
 fn rand_tensor(shape: &[usize], dtype: DType, seed: u64) -> Result<Tensor> {
@@ -113,6 +115,50 @@ fn gradients_match_candle() -> Result<()> {
         assert!(rel_err(&fast_conv2d_backward_weight(&x, &dy, padding)?, &cdw)? < 1e-5);
         Ok(())
     })
+}
+
+/// With a bias: the value and all three gradients against candle's conv plus a broadcast bias.
+#[test]
+fn bias_matches_candle() -> Result<()> {
+    each_case(|xs, ws, padding, seed| {
+        let x = Var::from_tensor(&rand_tensor(xs, DType::F32, seed)?)?;
+        let w = Var::from_tensor(&rand_tensor(ws, DType::F32, seed + 1)?)?;
+        let b = Var::from_tensor(&rand_tensor(&ws[..1], DType::F32, seed + 2)?)?;
+        let plain = |x: &Tensor, w: &Tensor, b: &Tensor| -> Result<Tensor> {
+            x.conv2d(w, padding, 1, 1, 1)?
+                .broadcast_add(&b.reshape((b.dim(0)?, 1, 1))?)
+        };
+        let want = plain(&x, &w, &b)?;
+        let r = rand_tensor(want.dims(), DType::F32, seed + 1000)?;
+        let run =
+            |conv: &dyn Fn(&Tensor, &Tensor, &Tensor) -> Result<Tensor>| -> Result<Vec<Tensor>> {
+                let y = conv(&x, &w, &b)?;
+                let g = (&y * &r)?.sum_all()?.backward()?;
+                let grad = |v: &Var| g.get(v).expect("a gradient").clone();
+                Ok(vec![y, grad(&x), grad(&w), grad(&b)])
+            };
+        let ours = run(&|x, w, b| fast_conv2d_bias(x, w, b, padding))?;
+        let theirs = run(&plain)?;
+        for (name, (a, b)) in ["y", "dx", "dw", "db"].iter().zip(ours.iter().zip(&theirs)) {
+            let err = rel_err(a, b)?;
+            assert!(
+                err < 1e-5,
+                "x {xs:?} w {ws:?} padding {padding}: {name} error {err}"
+            );
+        }
+        Ok(())
+    })
+}
+
+/// A bias of the wrong size is an error, not a silent broadcast.
+#[test]
+fn bias_of_wrong_size_is_an_error() -> Result<()> {
+    let x = rand_tensor(&[1, 2, 5, 5], DType::F32, 1)?;
+    let w = rand_tensor(&[3, 2, 3, 3], DType::F32, 2)?;
+    let b = rand_tensor(&[2], DType::F32, 3)?;
+    let err = fast_conv2d_bias(&x, &w, &b, 1).expect_err("a [2] bias for 3 outputs");
+    assert!(err.to_string().contains("bias must be [3]"), "{err}");
+    Ok(())
 }
 
 /// The loss is linear in each argument, so central differences are exact up to rounding.

@@ -23,6 +23,7 @@ mod bench_util;
 use bench_util::peak_rss_mib;
 
 fn main() -> Result<()> {
+    realnvp_models::keep_freed_memory();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let [preset, out, rest @ ..] = args.as_slice() else {
         bail!("usage: bench_export PRESET OUT_DIR [RUNS]");

@@ -21,6 +21,7 @@ mod bench_util;
 use bench_util::{median_secs, peak_rss_mib};
 
 fn main() -> Result<()> {
+    realnvp_models::keep_freed_memory();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let [engine, preset, batch, rest @ ..] = args.as_slice() else {
         bail!("usage: bench_inference candle|runtime PRESET BATCH [RUNS]");

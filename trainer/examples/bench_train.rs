@@ -16,6 +16,7 @@ use realnvp_trainer::run::load_data;
 use realnvp_trainer::train::trainable;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    realnvp_models::keep_freed_memory();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let preset = args.first().map_or("fmnist-small", String::as_str);
     let batch: usize = args.get(1).map_or(Ok(64), |s| s.parse())?;

@@ -76,10 +76,7 @@ impl Bijection for FlowBatchNorm {
             .sum_all()?
             .to_dtype(candle_core::DType::F64)?
             .to_scalar::<f64>()?;
-        let av = g.weight("bn_scale", &self.broadcast(&a)?)?;
-        let cv = g.weight("bn_shift", &self.broadcast(&c)?)?;
-        let y = g.mul(x, &av);
-        let y = g.add(&y, &cv);
+        let y = g.channel_affine(x, "bn", &a, &c)?;
         Ok((y, LogDet::constant(ld * self.spatial as f64)))
     }
 
@@ -87,9 +84,6 @@ impl Bijection for FlowBatchNorm {
         let (a, c) = self.frozen_affine()?;
         let inv_a = a.recip()?;
         let shift = (c.neg()? * &inv_a)?;
-        let av = g.weight("bn_inv_scale", &self.broadcast(&inv_a)?)?;
-        let cv = g.weight("bn_inv_shift", &self.broadcast(&shift)?)?;
-        let x = g.mul(y, &av);
-        Ok(g.add(&x, &cv))
+        g.channel_affine(y, "bn_inv", &inv_a, &shift)
     }
 }

@@ -28,6 +28,27 @@ pub fn channel_affine(
     scale: Option<&Tensor>,
     shift: Option<&Tensor>,
 ) -> Result<Tensor> {
+    affine(x, scale, shift, false)
+}
+
+/// `relu(x·scale[c] + shift[c])`: [`channel_affine`] and a ReLU in one op (normalization
+/// followed by its activation), one pass over `x` forward and one over `dy` backward instead
+/// of the five or so of candle's ReLU and its gradient. Gradients as in [`channel_affine`],
+/// with `dy` zeroed where the output is zero.
+pub fn channel_affine_relu(
+    x: &Tensor,
+    scale: Option<&Tensor>,
+    shift: Option<&Tensor>,
+) -> Result<Tensor> {
+    affine(x, scale, shift, true)
+}
+
+fn affine(
+    x: &Tensor,
+    scale: Option<&Tensor>,
+    shift: Option<&Tensor>,
+    relu: bool,
+) -> Result<Tensor> {
     if x.rank() < 2 {
         bail!("channel_affine: x must be [N, C, ...], got {:?}", x.dims());
     }
@@ -51,7 +72,8 @@ pub fn channel_affine(
             Some(s) => s.contiguous()?,
             None => Tensor::zeros(c, DType::F32, x.device())?,
         };
-        x.contiguous()?.apply_op3(&scale, &shift, ChannelAffine)
+        x.contiguous()?
+            .apply_op3(&scale, &shift, ChannelAffine { relu })
     } else {
         let shape = channel_shape(x)?;
         let mut y = x.clone();
@@ -61,7 +83,7 @@ pub fn channel_affine(
         if let Some(s) = shift {
             y = y.broadcast_add(&s.reshape(shape)?)?;
         }
-        Ok(y)
+        if relu { y.relu() } else { Ok(y) }
     }
 }
 
@@ -87,6 +109,12 @@ pub fn channel_moments(x: &Tensor) -> Result<(Tensor, Tensor)> {
     }
 }
 
+/// `Σ dy` per channel of a contiguous CPU f32 `dy` `[N, C, *spatial]`: `[C]`, without backward
+/// (a bias gradient).
+pub(crate) fn channel_sums(dy: &Tensor) -> Result<Tensor> {
+    dy.apply_op1_no_bwd(&ChannelSums)
+}
+
 /// Whether `t` takes the CPU f32 path.
 fn is_fast(t: &Tensor) -> bool {
     t.device().is_cpu() && t.dtype() == DType::F32 && t.elem_count() > 0
@@ -99,8 +127,14 @@ fn channel_shape(x: &Tensor) -> Result<Vec<usize>> {
     Ok(s)
 }
 
-/// `(x, scale, shift) -> y`.
-struct ChannelAffine;
+/// `(x, scale, shift) -> y`, followed by a ReLU when `relu`.
+struct ChannelAffine {
+    relu: bool,
+}
+
+/// `(dy, y) -> dy where y > 0, else 0`: the gradient through a ReLU given its output. Without
+/// backward.
+struct ReluMask;
 
 /// `(x, [mean; var] [2, C], [dmean; dvar] [2, C]) -> dx`, without backward.
 struct MomentsBackward;
@@ -131,10 +165,17 @@ impl CustomOp3 for ChannelAffine {
         if a.len() != c || b.len() != c {
             bail!("channel-affine: scale and shift must have {c} elements");
         }
+        let relu = self.relu;
         let y = map_planes(x, c, s, |ch, x, y| {
             let (a, b) = (a[ch], b[ch]);
             // Two roundings, as the unfused mul and add of the ONNX graph.
-            y.iter_mut().zip(x).for_each(|(y, &x)| *y = x * a + b);
+            if relu {
+                y.iter_mut()
+                    .zip(x)
+                    .for_each(|(y, &x)| *y = (x * a + b).max(0.0));
+            } else {
+                y.iter_mut().zip(x).for_each(|(y, &x)| *y = x * a + b);
+            }
         });
         Ok((CpuStorage::F32(y), l1.shape().clone()))
     }
@@ -144,10 +185,13 @@ impl CustomOp3 for ChannelAffine {
         x: &Tensor,
         scale: &Tensor,
         shift: &Tensor,
-        _y: &Tensor,
+        y: &Tensor,
         dy: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
-        let dy = dy.contiguous()?;
+        let dy = match self.relu {
+            true => dy.contiguous()?.apply_op2_no_bwd(y, &ReluMask)?,
+            false => dy.contiguous()?,
+        };
         let dx = match x.track_op() {
             true => Some(channel_affine(&dy, Some(scale), None)?),
             false => None,
@@ -164,6 +208,35 @@ impl CustomOp3 for ChannelAffine {
             }
         };
         Ok((dx, dscale, dshift))
+    }
+}
+
+impl CustomOp2 for ReluMask {
+    fn name(&self) -> &'static str {
+        "relu-mask"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let (dy, y) = (f32_slice(s1, l1)?, f32_slice(s2, l2)?);
+        if l1.shape() != l2.shape() {
+            bail!("relu-mask: {:?} and {:?} differ", l1.shape(), l2.shape());
+        }
+        let mut dx = vec![0f32; dy.len()];
+        const CHUNK: usize = 1 << 14;
+        dx.par_chunks_mut(CHUNK)
+            .zip(dy.par_chunks(CHUNK).zip(y.par_chunks(CHUNK)))
+            .for_each(|(dx, (dy, y))| {
+                for ((dx, &dy), &y) in dx.iter_mut().zip(dy).zip(y) {
+                    *dx = if y > 0.0 { dy } else { 0.0 };
+                }
+            });
+        Ok((CpuStorage::F32(dx), l1.shape().clone()))
     }
 }
 

@@ -9,9 +9,11 @@
 //! thread count, in which case gemm itself goes parallel.
 
 use candle_core::backend::BackendStorage;
-use candle_core::{CpuStorage, CustomOp2, DType, Layout, Result, Shape, Tensor, bail};
+use candle_core::{CpuStorage, CustomOp2, CustomOp3, DType, Layout, Result, Shape, Tensor, bail};
 use gemm::Parallelism;
 use rayon::prelude::*;
+
+use super::channel_ops::channel_sums;
 
 /// `conv2d(x, w)` with stride 1, dilation 1, one group and `padding` zeros on every side:
 /// `x` `[N, I, H, W]`, `w` `[O, I, KH, KW]` -> `[N, O, H + 2p - KH + 1, W + 2p - KW + 1]`
@@ -23,16 +25,47 @@ use rayon::prelude::*;
 /// returns no gradient for an argument that tracks nothing (neither a variable nor computed
 /// from one), which skips the useless input gradient of a network's first layer.
 pub fn fast_conv2d(x: &Tensor, w: &Tensor, padding: usize) -> Result<Tensor> {
+    conv(x, w, None, padding)
+}
+
+/// [`fast_conv2d`] plus a per-output-channel `bias` `[O]`, in the same op: the output starts
+/// as the bias and the gemm accumulates onto it, and the backward pass sums `dy` per channel
+/// for the bias gradient, which saves a pass over the output each way (and a node of candle's
+/// backward graph) compared with a separate add.
+pub fn fast_conv2d_bias(x: &Tensor, w: &Tensor, bias: &Tensor, padding: usize) -> Result<Tensor> {
+    conv(x, w, Some(bias), padding)
+}
+
+fn conv(x: &Tensor, w: &Tensor, bias: Option<&Tensor>, padding: usize) -> Result<Tensor> {
+    let o = w.dim(0)?;
+    if let Some(b) = bias
+        && b.dims() != [o]
+    {
+        bail!("fast-conv2d: bias must be [{o}], got {:?}", b.dims());
+    }
     let fast = x.device().is_cpu()
         && x.dtype() == DType::F32
         && w.dtype() == DType::F32
+        && bias.is_none_or(|b| b.dtype() == DType::F32)
         && x.elem_count() > 0
         && w.elem_count() > 0;
     if fast {
-        x.contiguous()?
-            .apply_op2(&w.contiguous()?, FastConv2d { padding })
+        let op = FastConv2d {
+            padding,
+            bias: bias.is_some(),
+        };
+        // Without a bias, a zero stand-in that tracks nothing (so gets no gradient).
+        let b = match bias {
+            Some(b) => b.contiguous()?,
+            None => Tensor::zeros(o, DType::F32, x.device())?,
+        };
+        x.contiguous()?.apply_op3(&w.contiguous()?, &b, op)
     } else {
-        x.conv2d(w, padding, 1, 1, 1)
+        let y = x.conv2d(w, padding, 1, 1, 1)?;
+        match bias {
+            Some(b) => y.broadcast_add(&b.reshape((1, o, 1, 1))?),
+            None => Ok(y),
+        }
     }
 }
 
@@ -52,9 +85,11 @@ pub fn fast_conv2d_backward_weight(x: &Tensor, dy: &Tensor, padding: usize) -> R
         .apply_op2_no_bwd(&dy.contiguous()?, &BackwardWeight { padding })
 }
 
-/// The forward op, `(x, w) -> y`.
+/// The forward op, `(x, w, bias) -> y`; `bias: false` means the bias argument is a zero
+/// stand-in, not added.
 struct FastConv2d {
     padding: usize,
+    bias: bool,
 }
 
 /// `(dy, w) -> dx`.
@@ -67,7 +102,7 @@ struct BackwardWeight {
     padding: usize,
 }
 
-impl CustomOp2 for FastConv2d {
+impl CustomOp3 for FastConv2d {
     fn name(&self) -> &'static str {
         "fast-conv2d"
     }
@@ -78,16 +113,18 @@ impl CustomOp2 for FastConv2d {
         l1: &Layout,
         s2: &CpuStorage,
         l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let (x, w) = (f32_slice(s1, l1)?, f32_slice(s2, l2)?);
+        let (x, w, b) = (f32_slice(s1, l1)?, f32_slice(s2, l2)?, f32_slice(s3, l3)?);
         let (n, c, h, wd) = l1.shape().dims4()?;
         let (o, wc, kh, kw) = l2.shape().dims4()?;
-        if wc != c {
-            bail!("fast-conv2d: input has {c} channels, kernel expects {wc}");
+        if wc != c || b.len() != o {
+            bail!("fast-conv2d: input has {c} channels, kernel expects {wc}, bias {o} values");
         }
         let p = self.padding as isize;
         let g = Geom::new(n, c, h, wd, o, kh, kw, (p, p))?;
-        let y = conv_forward(&g, x, w);
+        let y = conv_forward(&g, x, w, self.bias.then_some(b));
         Ok((CpuStorage::F32(y), Shape::from((n, o, g.oh, g.ow))))
     }
 
@@ -95,9 +132,10 @@ impl CustomOp2 for FastConv2d {
         &self,
         x: &Tensor,
         w: &Tensor,
+        b: &Tensor,
         _y: &Tensor,
         dy: &Tensor,
-    ) -> Result<(Option<Tensor>, Option<Tensor>)> {
+    ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
         // Built from the custom ops below: candle's own conv backward is what we are avoiding.
         let dx = match x.track_op() {
             true => Some(fast_conv2d_backward_input(dy, w, self.padding)?),
@@ -107,7 +145,11 @@ impl CustomOp2 for FastConv2d {
             true => Some(fast_conv2d_backward_weight(x, dy, self.padding)?),
             false => None,
         };
-        Ok((dx, dw))
+        let db = match b.track_op() {
+            true => Some(channel_sums(&dy.contiguous()?)?),
+            false => None,
+        };
+        Ok((dx, dw, db))
     }
 }
 
@@ -152,7 +194,7 @@ impl CustomOp2 for BackwardInput {
             kw,
             (kh as isize - 1 - p, kw as isize - 1 - p),
         )?;
-        let dx = conv_forward(&g, dy, &wt);
+        let dx = conv_forward(&g, dy, &wt, None);
         Ok((CpuStorage::F32(dx), Shape::from((n, c, g.oh, g.ow))))
     }
 }
@@ -333,10 +375,15 @@ fn im2col(g: &Geom, x: &[f32], cols: &mut Vec<f32>) {
 }
 
 /// The correlation `[n, c, h, w] ⋆ w [o, c, kh, kw] -> [n, o, oh, ow]`, per image
-/// `W [o, c·kh·kw] · im2col(xₙ)`.
-fn conv_forward(g: &Geom, x: &[f32], w: &[f32]) -> Vec<f32> {
+/// `W [o, c·kh·kw] · im2col(xₙ)`, plus `bias[o]` on every pixel of channel `o` when given.
+fn conv_forward(g: &Geom, x: &[f32], w: &[f32], bias: Option<&[f32]>) -> Vec<f32> {
     let mut y = vec![0f32; g.n * g.out_len()];
     let image = |cols: &mut Vec<f32>, x_n: &[f32], y_n: &mut [f32], par| {
+        if let Some(bias) = bias {
+            for (row, &b) in y_n.chunks_exact_mut(g.pixels()).zip(bias) {
+                row.fill(b);
+            }
+        }
         let rhs: &[f32] = if g.im2col_is_identity() {
             x_n
         } else {
@@ -348,7 +395,7 @@ fn conv_forward(g: &Geom, x: &[f32], w: &[f32]) -> Vec<f32> {
             y_n,
             lhs,
             MatRef::row_major(rhs, g.rows(), g.pixels()),
-            false,
+            bias.is_some(),
             par,
         );
     };

@@ -10,9 +10,11 @@ mod mlp;
 mod norm;
 mod resnet;
 
-pub use channel_ops::{channel_affine, channel_moments};
+pub use channel_ops::{channel_affine, channel_affine_relu, channel_moments};
 pub use conv::WeightNormConv2d;
-pub use fast_conv::{fast_conv2d, fast_conv2d_backward_input, fast_conv2d_backward_weight};
+pub use fast_conv::{
+    fast_conv2d, fast_conv2d_backward_input, fast_conv2d_backward_weight, fast_conv2d_bias,
+};
 pub use mlp::Mlp;
 pub use norm::{InstanceNorm, NetBatchNorm, Norm, RunningStats};
 pub use resnet::ResNet;

@@ -4,7 +4,7 @@
 use candle_core::{Tensor, Var};
 use candle_nn::{Init, VarBuilder};
 
-use super::{channel_affine, channel_moments};
+use super::{channel_affine, channel_affine_relu, channel_moments};
 use crate::config::{BatchNormConfig, NetNorm};
 use crate::onnx::{Graph, Value};
 use crate::{Mode, Result};
@@ -84,23 +84,24 @@ impl NetBatchNorm {
     /// `x·a + c` with `a = γ/√(var+ε)`, `c = β - mean·a`, `[C]` each: one pass over `x` (and
     /// one reduction per gradient) instead of four broadcast ops. In `Train` the gradient flows
     /// through the batch mean and variance inside `a` and `c`.
-    fn forward(&self, x: &Tensor, mode: Mode) -> Result<Tensor> {
+    fn forward(&self, x: &Tensor, mode: Mode, relu: bool) -> Result<Tensor> {
         let (mean, var) = self.stats.stats(x, mode)?;
         let a = (&self.gamma / (var + self.stats.eps())?.sqrt()?)?;
         let c = (&self.beta - (mean * &a)?)?;
-        Ok(channel_affine(x, Some(&a), Some(&c))?)
+        let affine = if relu {
+            channel_affine_relu
+        } else {
+            channel_affine
+        };
+        Ok(affine(x, Some(&a), Some(&c))?)
     }
 
-    /// Frozen: `x·a + c` with `a = γ/√(var+ε)`, `c = β - mean·a`, as `[1, C, 1, 1]` constants.
+    /// Frozen: `x·a + c` with `a = γ/√(var+ε)`, `c = β - mean·a`, `[C]` each.
     fn emit(&self, g: &mut Graph, x: &Value) -> Result<Value> {
         let (mean, var) = self.stats.running();
         let a = (&self.gamma / (var + self.stats.eps())?.sqrt()?)?;
         let c = (&self.beta - (mean * &a)?)?;
-        let n = a.dim(0)?;
-        let a = g.weight("bn_scale", &a.reshape((1, n, 1, 1))?)?;
-        let c = g.weight("bn_shift", &c.reshape((1, n, 1, 1))?)?;
-        let y = g.mul(x, &a);
-        Ok(g.add(&y, &c))
+        g.channel_affine(x, "bn", &a, &c)
     }
 }
 
@@ -125,7 +126,7 @@ impl InstanceNorm {
     /// Per `(n, c)` plane: `x·a + c` with `a = γ/√(var+ε)`, `c = β - mean·a`. Viewing `x` as
     /// `[1, N·C, H, W]` makes every plane a channel of the fast per-channel ops; `γ`, `β` are
     /// repeated over the batch (differentiably) to `[N·C]`.
-    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+    fn forward(&self, x: &Tensor, relu: bool) -> Result<Tensor> {
         let (n, c, h, w) = x.dims4()?;
         let planes = x.reshape((1, n * c, h, w))?;
         let (mean, var) = channel_moments(&planes)?;
@@ -134,7 +135,12 @@ impl InstanceNorm {
         };
         let a = (per_plane(&self.gamma)? / (var + self.eps)?.sqrt()?)?;
         let shift = (per_plane(&self.beta)? - (mean * &a)?)?;
-        let y = channel_affine(&planes, Some(&a), Some(&shift))?;
+        let affine = if relu {
+            channel_affine_relu
+        } else {
+            channel_affine
+        };
+        let y = affine(&planes, Some(&a), Some(&shift))?;
         Ok(y.reshape((n, c, h, w))?)
     }
 
@@ -151,11 +157,7 @@ impl InstanceNorm {
         let var = g.add_scalar(&var, self.eps as f32);
         let std = g.unary("Sqrt", &var);
         let y = g.div(&centered, &std);
-        let n = self.gamma.dim(0)?;
-        let gamma = g.weight("gamma", &self.gamma.reshape((1, n, 1, 1))?)?;
-        let beta = g.weight("beta", &self.beta.reshape((1, n, 1, 1))?)?;
-        let y = g.mul(&y, &gamma);
-        Ok(g.add(&y, &beta))
+        g.channel_affine(&y, "in", &self.gamma, &self.beta)
     }
 }
 
@@ -179,8 +181,16 @@ impl Norm {
     /// `[N, C, H, W] -> [N, C, H, W]`.
     pub fn forward(&self, x: &Tensor, mode: Mode) -> Result<Tensor> {
         match self {
-            Norm::Batch(n) => n.forward(x, mode),
-            Norm::Instance(n) => n.forward(x),
+            Norm::Batch(n) => n.forward(x, mode, false),
+            Norm::Instance(n) => n.forward(x, false),
+        }
+    }
+
+    /// `relu(norm(x))` in one fused op: `[N, C, H, W] -> [N, C, H, W]`.
+    pub fn forward_relu(&self, x: &Tensor, mode: Mode) -> Result<Tensor> {
+        match self {
+            Norm::Batch(n) => n.forward(x, mode, true),
+            Norm::Instance(n) => n.forward(x, true),
         }
     }
 

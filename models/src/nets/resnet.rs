@@ -27,8 +27,8 @@ impl ResBlock {
     }
 
     fn forward(&self, x: &Tensor, mode: Mode) -> Result<Tensor> {
-        let h = self.conv1.forward(&self.norm1.forward(x, mode)?.relu()?)?;
-        let h = self.conv2.forward(&self.norm2.forward(&h, mode)?.relu()?)?;
+        let h = self.conv1.forward(&self.norm1.forward_relu(x, mode)?)?;
+        let h = self.conv2.forward(&self.norm2.forward_relu(&h, mode)?)?;
         Ok((x + h)?)
     }
 
@@ -81,7 +81,7 @@ impl ResNet {
         for block in &self.blocks {
             h = block.forward(&h, mode)?;
         }
-        let h = self.out_norm.forward(&h, mode)?.relu()?;
+        let h = self.out_norm.forward_relu(&h, mode)?;
         self.out_conv.forward(&h)
     }
 
