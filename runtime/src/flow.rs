@@ -6,7 +6,7 @@ use std::sync::{Mutex, MutexGuard};
 
 use ort::environment::Environment;
 use ort::session::Session;
-use ort::session::builder::SessionBuilder;
+use ort::session::builder::{GraphOptimizationLevel, SessionBuilder};
 use ort::value::{Outlet, TensorElementType, TensorRef, ValueType};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
@@ -433,8 +433,19 @@ fn extract<'a>(
     Ok(data)
 }
 
+/// A CPU session builder: every graph optimization on (explicitly, whatever the library's default),
+/// because the layout pass (NCHWc) is what fuses our convolutions with their batch norms and ReLUs;
+/// `threads` intra-op threads, or ONNX Runtime's choice (one per physical core).
 fn session_builder(env: &Environment, threads: Option<usize>) -> Result<SessionBuilder> {
-    let builder = Session::builder(env).map_err(|e| RuntimeError::ort("creating a session", e))?;
+    let builder = Session::builder(env)
+        .map_err(|e| RuntimeError::ort("creating a session", e))?
+        .with_optimization_level(GraphOptimizationLevel::All)
+        .map_err(|e| {
+            RuntimeError::ort(
+                "setting the graph optimization level",
+                ort::Error::<()>::from(e),
+            )
+        })?;
     match threads {
         Some(t) => builder
             .with_intra_threads(t)
