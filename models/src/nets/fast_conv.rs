@@ -319,6 +319,21 @@ impl Geom {
     }
 }
 
+thread_local! {
+    /// Each thread's im2col buffer, kept between calls: a fresh one per call (or per rayon
+    /// split) is zero-filled on every resize, which cost ≈ 4% of a training step.
+    static SCRATCH: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Runs `f` with this thread's im2col buffer, or with a fresh one if the buffer is in use
+/// (a rayon worker waiting inside gemm may pick up another convolution).
+fn with_scratch<R>(f: impl FnOnce(&mut Vec<f32>) -> R) -> R {
+    SCRATCH.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut cols) => f(&mut cols),
+        Err(_) => f(&mut Vec::new()),
+    })
+}
+
 /// Writes one image `x` `[c, h, w]` as the matrix `[c·kh·kw, oh·ow]` whose row `(ci, a, b)`
 /// holds `x[ci, oy + a - ph, ox + b - pw]` (zero outside the image) at column `(oy, ox)`.
 fn im2col(g: &Geom, x: &[f32], cols: &mut Vec<f32>) {
@@ -377,6 +392,16 @@ fn im2col(g: &Geom, x: &[f32], cols: &mut Vec<f32>) {
 /// The correlation `[n, c, h, w] ⋆ w [o, c, kh, kw] -> [n, o, oh, ow]`, per image
 /// `W [o, c·kh·kw] · im2col(xₙ)`, plus `bias[o]` on every pixel of channel `o` when given.
 fn conv_forward(g: &Geom, x: &[f32], w: &[f32], bias: Option<&[f32]>) -> Vec<f32> {
+    // The kernel column-major ([c·kh·kw, o] contiguous): with o a multiple of the SIMD width,
+    // gemm then reads it in place instead of packing it again for every image (≈ 5% of a
+    // training step).
+    let mut w_cm = vec![0f32; w.len()];
+    for (i, row) in w.chunks_exact(g.rows()).enumerate() {
+        for (j, &v) in row.iter().enumerate() {
+            w_cm[j * g.o + i] = v;
+        }
+    }
+    let lhs = MatRef::row_major(&w_cm, g.rows(), g.o).transposed();
     let mut y = vec![0f32; g.n * g.out_len()];
     let image = |cols: &mut Vec<f32>, x_n: &[f32], y_n: &mut [f32], par| {
         if let Some(bias) = bias {
@@ -390,7 +415,6 @@ fn conv_forward(g: &Geom, x: &[f32], w: &[f32], bias: Option<&[f32]>) -> Vec<f32
             im2col(g, x_n, cols);
             cols
         };
-        let lhs = MatRef::row_major(w, g.o, g.rows());
         matmul(
             y_n,
             lhs,
@@ -403,14 +427,13 @@ fn conv_forward(g: &Geom, x: &[f32], w: &[f32], bias: Option<&[f32]>) -> Vec<f32
     if g.n >= threads {
         y.par_chunks_mut(g.out_len())
             .zip(x.par_chunks(g.in_len()))
-            .for_each_init(Vec::new, |cols, (y_n, x_n)| {
-                image(cols, x_n, y_n, Parallelism::None)
-            });
+            .for_each(|(y_n, x_n)| with_scratch(|cols| image(cols, x_n, y_n, Parallelism::None)));
     } else {
-        let mut cols = Vec::new();
-        for (y_n, x_n) in y.chunks_mut(g.out_len()).zip(x.chunks(g.in_len())) {
-            image(&mut cols, x_n, y_n, Parallelism::Rayon(threads));
-        }
+        with_scratch(|cols| {
+            for (y_n, x_n) in y.chunks_mut(g.out_len()).zip(x.chunks(g.in_len())) {
+                image(cols, x_n, y_n, Parallelism::Rayon(threads));
+            }
+        });
     }
     y
 }
@@ -420,21 +443,22 @@ fn conv_forward(g: &Geom, x: &[f32], w: &[f32], bias: Option<&[f32]>) -> Vec<f32
 fn conv_backward_weight(g: &Geom, x: &[f32], dy: &[f32]) -> Vec<f32> {
     let images = |xs: &[f32], dys: &[f32], par: Parallelism| {
         let mut acc = vec![0f32; g.o * g.rows()];
-        let mut cols = Vec::new();
-        let pairs = xs
-            .chunks_exact(g.in_len())
-            .zip(dys.chunks_exact(g.out_len()));
-        for (i, (x_n, dy_n)) in pairs.enumerate() {
-            let cols_n: &[f32] = if g.im2col_is_identity() {
-                x_n
-            } else {
-                im2col(g, x_n, &mut cols);
-                &cols
-            };
-            let lhs = MatRef::row_major(dy_n, g.o, g.pixels());
-            let rhs = MatRef::row_major(cols_n, g.rows(), g.pixels()).transposed();
-            matmul(&mut acc, lhs, rhs, i > 0, par);
-        }
+        with_scratch(|cols| {
+            let pairs = xs
+                .chunks_exact(g.in_len())
+                .zip(dys.chunks_exact(g.out_len()));
+            for (i, (x_n, dy_n)) in pairs.enumerate() {
+                let cols_n: &[f32] = if g.im2col_is_identity() {
+                    x_n
+                } else {
+                    im2col(g, x_n, cols);
+                    cols
+                };
+                let lhs = MatRef::row_major(dy_n, g.o, g.pixels());
+                let rhs = MatRef::row_major(cols_n, g.rows(), g.pixels()).transposed();
+                matmul(&mut acc, lhs, rhs, i > 0, par);
+            }
+        });
         acc
     };
     let threads = rayon::current_num_threads();
