@@ -58,7 +58,7 @@ def main():
     runs = r.get(("machine", "runs", "-"), "?")
     p_ours, p_an, p_torch = (num("candle", "params_trainable"), num("candle", "params_analytic"), num("torch", "params"))
     print(f"fmnist-small on CPU, {threads} threads — {cpu}, {cores} cores; medians of {runs} runs "
-          f"(×5 at batch 1), one process per engine and batch.")
+          f"(×40 at batch 1), one process per engine and batch.")
     print()
     print(f"- Trainable parameters: candle {f(p_ours, 0)}, analytic {f(p_an, 0)}, PyTorch {f(p_torch, 0)}"
           + (" (match)" if p_ours == p_torch == p_an and p_ours else " (MISMATCH)"))

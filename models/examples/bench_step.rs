@@ -1,7 +1,7 @@
 //! Forward + backward time per batch for a preset on CPU (a benchmark, not a test).
 //!
 //! `cargo run --release -p realnvp-models --example bench_step -- [PRESET] [BATCH] [RUNS]`
-//! (defaults: fmnist-small 64 7). Prints every run and the median.
+//! (defaults: fmnist-small 64 7). Prints every run (and its forward part) and the medians.
 
 use std::time::Instant;
 
@@ -20,21 +20,31 @@ fn main() -> Result<()> {
     shape.extend(config.data.dims());
     let x = (Tensor::rand(0f32, 1f32, shape, &Device::Cpu)? * 255.0)?;
     let mut times = Vec::with_capacity(runs);
+    let mut forward_times = Vec::with_capacity(runs);
     for run in 0..=runs {
         let start = Instant::now();
         let (loss, _) = model.loss(&x)?;
+        let forward_ms = start.elapsed().as_secs_f64() * 1e3;
         let grads = loss.backward()?;
         std::hint::black_box(&grads);
         let ms = start.elapsed().as_secs_f64() * 1e3;
         if run == 0 {
             println!("warm-up: {ms:.1} ms");
         } else {
-            println!("run {run}: {ms:.1} ms");
+            println!("run {run}: {ms:.1} ms (forward {forward_ms:.1} ms)");
             times.push(ms);
+            forward_times.push(forward_ms);
         }
     }
-    times.sort_by(f64::total_cmp);
-    let median = times[times.len() / 2];
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let (median, forward) = (median(&mut times), median(&mut forward_times));
+    println!(
+        "forward median {forward:.1} ms, backward {:.1} ms",
+        median - forward
+    );
     println!(
         "{preset} batch {batch}: forward+backward median {median:.1} ms ({:.1} images/s) over {runs} runs, {} threads",
         batch as f64 / median * 1e3,
