@@ -1,5 +1,7 @@
 #!/usr/bin/env python3
-"""Formats the results file of scripts/bench.sh as one markdown table (standard library only).
+"""Formats the results files of scripts/bench.sh as one markdown table (standard library only).
+
+    python3 benches/report.py ROUND1_RESULTS [ROUND2_RESULTS ...] [RUN_RESULTS]
 
 Input lines: `ENGINE METRIC BATCH VALUE` (see scripts/bench.sh and benches/torch_ref.py).
 Engines: `candle` (training, candle inference, export, FLOP counts, matmul peak), `runtime` (the
@@ -12,18 +14,32 @@ import sys
 BATCHES = ["1", "64", "256"]
 
 
-def load(path):
+def load(paths):
+    """Merges results files (one per round, then the whole run's): a measurement is the median of
+    its values over the files that have it; a `machine` line is the last file's that has it."""
+    values = {}
+    for path in paths:
+        with open(path) as f:
+            for line in f:
+                parts = line.split()
+                if len(parts) == 4:
+                    values.setdefault(tuple(parts[:3]), []).append(parts[3])
     r = {}
-    with open(path) as f:
-        for line in f:
-            parts = line.split()
-            if len(parts) == 4:
-                r[tuple(parts[:3])] = parts[3]
+    for key, vs in values.items():
+        try:
+            nums = sorted(float(v) for v in vs)
+        except ValueError:
+            nums = None
+        if key[0] == "machine" or nums is None:
+            r[key] = vs[-1]
+        else:
+            mid = len(nums) // 2
+            r[key] = str(nums[mid] if len(nums) % 2 else (nums[mid - 1] + nums[mid]) / 2)
     return r
 
 
 def main():
-    r = load(sys.argv[1])
+    r = load(sys.argv[1:])
 
     def num(engine, metric, batch="-"):
         v = r.get((engine, metric, str(batch)))
@@ -56,9 +72,10 @@ def main():
     cores = r.get(("machine", "cores", "-"), "?")
     threads = r.get(("machine", "threads", "-"), "?")
     runs = r.get(("machine", "runs", "-"), "?")
+    rounds = r.get(("machine", "rounds", "-"), "1")
     p_ours, p_an, p_torch = (num("candle", "params_trainable"), num("candle", "params_analytic"), num("torch", "params"))
     print(f"fmnist-small on CPU, {threads} threads — {cpu}, {cores} cores; medians of {runs} runs "
-          f"(×40 at batch 1), one process per engine and batch.")
+          f"(×40 at batch 1), one process per engine and batch; each cell the median over {rounds} rounds.")
     print()
     print(f"- Trainable parameters: candle {f(p_ours, 0)}, analytic {f(p_an, 0)}, PyTorch {f(p_torch, 0)}"
           + (" (match)" if p_ours == p_torch == p_an and p_ours else " (MISMATCH)"))
@@ -103,7 +120,7 @@ def main():
           f"{r.get(('machine', 'load_start', '-'), '?')} at the start, {r.get(('machine', 'load_end', '-'), '?')} at the end "
           f"(the start value, before any benchmark process, is below 1 on a quiet machine; above that, "
           f"other processes were using the cores and every figure is low); some task waited for a CPU during "
-          f"{stall} of the time (Linux PSI; per step in logs/stall.txt).")
+          f"{stall} of the time (Linux PSI; per step in round*/logs/stall.txt).")
 
 
 if __name__ == "__main__":

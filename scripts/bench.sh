@@ -6,7 +6,9 @@
 #
 # Knobs (environment): BENCH_THREADS (2), BENCH_RUNS (5: timed runs per measurement, medians
 # reported; batch 1 runs 40x as many), BENCH_TRAIN_STEPS (1: candle steps per timed run),
-# BENCH_TORCH_STEPS (10: PyTorch timed steps), BENCH_OUT (out/bench).
+# BENCH_TORCH_STEPS (10: PyTorch timed steps), BENCH_ROUNDS (3: the whole sequence is measured
+# this many times and every cell is the median over rounds, because on a shared VM one round's
+# figures move by up to ±30%), BENCH_OUT (out/bench).
 # Not part of `make test`: the PyTorch venv (.venv-bench) is large and is made here, once.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,7 +17,8 @@ THREADS=${BENCH_THREADS:-2}
 RUNS=${BENCH_RUNS:-5}
 TRAIN_STEPS=${BENCH_TRAIN_STEPS:-1}
 TORCH_STEPS=${BENCH_TORCH_STEPS:-10}
-OUT=${BENCH_OUT:-out/bench}
+ROUNDS=${BENCH_ROUNDS:-3}
+BASE=${BENCH_OUT:-out/bench}
 PRESET=fmnist-small # benches/torch_ref.py implements this preset only
 BATCHES=(1 64 256)
 ORT_VERSION=1.31.1
@@ -39,10 +42,8 @@ cargo build --release -q \
   -p realnvp-runtime --example bench_runtime
 EX=target/release/examples
 
-rm -rf "$OUT"
-mkdir -p "$OUT/logs"
-RESULTS=$OUT/results.txt
-: >"$RESULTS"
+rm -rf "$BASE"
+mkdir -p "$BASE"
 start_all=$(date +%s)
 
 # run NAME CMD...: runs CMD with its output in $OUT/logs/NAME.log and its peak RSS (KiB, from
@@ -73,6 +74,12 @@ runs_for() { if [ "$1" = 1 ]; then echo $((RUNS * 40)); else echo "$RUNS"; fi; }
 # Result lines: ENGINE METRIC BATCH VALUE (BATCH "-" where it does not apply).
 put() { echo "$*" >>"$RESULTS"; }
 
+# measure_round OUT: every measurement once, results in OUT/results.txt, logs in OUT/logs.
+measure_round() {
+OUT=$1
+RESULTS=$OUT/results.txt
+mkdir -p "$OUT/logs"
+: >"$RESULTS"
 {
   echo "machine cpu - $(lscpu | sed -n 's/^Model name: *//p' | head -n1 | tr ' ' '_')"
   echo "machine cores - $(nproc)"
@@ -131,8 +138,22 @@ for b in "${BATCHES[@]}"; do
   run "ort_$b" "$PY" "${TREF[@]}" ort "$OUT/torch_onnx" --batches "$b" --runs "$RUNS" && collect "ort_$b"
 done
 
+}
+
+# The whole run's machine lines; each round's results file has its own.
+RESULTS=$BASE/results.txt
+{
+  echo "machine rounds - $ROUNDS"
+  echo "machine load_start - $(cut -d' ' -f1 /proc/loadavg)"
+  echo "machine stall_start_us - $(cpu_stall_us)"
+} >"$RESULTS"
+for round in $(seq 1 "$ROUNDS"); do
+  echo "bench: round $round of $ROUNDS" >&2
+  measure_round "$BASE/round$round"
+done
+RESULTS=$BASE/results.txt
 put "machine wall_s - $(($(date +%s) - start_all))"
 put "machine load_end - $(cut -d' ' -f1 /proc/loadavg)"
 put "machine stall_end_us - $(cpu_stall_us)"
-python3 benches/report.py "$RESULTS" | tee "$OUT/table.md"
-echo "bench: raw results in $RESULTS, logs in $OUT/logs" >&2
+python3 benches/report.py "$BASE"/round*/results.txt "$RESULTS" | tee "$BASE/table.md"
+echo "bench: raw results in $BASE/round*/results.txt, logs in $BASE/round*/logs" >&2
