@@ -218,10 +218,7 @@ impl CustomOp2 for ReluMask {
         s2: &CpuStorage,
         l2: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let (dy, y) = (f32_slice(s1, l1)?, f32_slice(s2, l2)?);
-        if l1.shape() != l2.shape() {
-            bail!("relu-mask: {:?} and {:?} differ", l1.shape(), l2.shape());
-        }
+        let (dy, y) = same_shape_slices("relu-mask", (s1, l1), (s2, l2))?;
         let dx = collect_uninit(dy.len(), 1 << 14, |start, out| {
             let (dy, y) = (&dy[start..][..out.len()], &y[start..][..out.len()]);
             for ((dx, &dy), &y) in out.iter_mut().zip(dy).zip(y) {
@@ -338,10 +335,7 @@ impl CustomOp2 for ChannelSums {
         s2: &CpuStorage,
         l2: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let (dy, x) = (f32_slice(s1, l1)?, f32_slice(s2, l2)?);
-        if l1.shape() != l2.shape() {
-            bail!("channel-sums: {:?} and {:?} differ", l1.shape(), l2.shape());
-        }
+        let (dy, x) = same_shape_slices("channel-sums", (s1, l1), (s2, l2))?;
         let (n, c, s) = planes(l1)?;
         let partial = reduce_planes(n * c, s, |i| {
             lanes(&dy[i * s..][..s], &x[i * s..][..s], |dy, x| [dy * x, dy])
@@ -365,6 +359,18 @@ fn f32_slice<'a>(s: &'a CpuStorage, l: &Layout) -> Result<&'a [f32]> {
         Some((start, end)) => Ok(&data[start..end]),
         None => bail!("channel ops: arguments must be contiguous"),
     }
+}
+
+/// The contiguous f32 data of two arguments of op `op` that must have the same shape.
+fn same_shape_slices<'a>(
+    op: &str,
+    (s1, l1): (&'a CpuStorage, &Layout),
+    (s2, l2): (&'a CpuStorage, &Layout),
+) -> Result<(&'a [f32], &'a [f32])> {
+    if l1.shape() != l2.shape() {
+        bail!("{op}: {:?} and {:?} differ", l1.shape(), l2.shape());
+    }
+    Ok((f32_slice(s1, l1)?, f32_slice(s2, l2)?))
 }
 
 /// `(N, C, S)` of an `[N, C, *spatial]` layout, `S` the product of the spatial dimensions.
