@@ -3,7 +3,9 @@
 
 use candle_core::{DType, Device, Result, Tensor, Var};
 use rand::{Rng, SeedableRng};
-use realnvp_models::nets::{channel_affine, channel_affine_relu, channel_moments};
+use realnvp_models::nets::{
+    batch_norm_train, channel_affine, channel_affine_relu, channel_moments,
+};
 
 /// Seeded values in `[lo, hi)`.
 fn rand_tensor(shape: &[usize], (lo, hi): (f64, f64), dtype: DType, seed: u64) -> Result<Tensor> {
@@ -142,6 +144,60 @@ fn affine_relu_matches_plain_ops() -> Result<()> {
         }
         Ok(())
     })
+}
+
+/// Training-mode batch norm from candle's broadcast ops: batch mean and biased variance, with
+/// autograd through them.
+fn plain_batch_norm(relu: bool) -> impl Fn(&Tensor, &Tensor, &Tensor) -> Result<Tensor> {
+    move |x: &Tensor, gamma: &Tensor, beta: &Tensor| {
+        let (mean, var) = plain_moments(x)?;
+        let s = channel_shape(x.dims());
+        let std = (var + BN_EPS)?.sqrt()?.reshape(s.clone())?;
+        let xhat = x
+            .broadcast_sub(&mean.reshape(s.clone())?)?
+            .broadcast_div(&std)?;
+        let y = plain_affine(&xhat, gamma, beta)?;
+        if relu { y.relu() } else { Ok(y) }
+    }
+}
+
+const BN_EPS: f64 = 1e-5;
+
+/// The fused training-mode batch norm (with and without ReLU): output, batch statistics and the
+/// gradients of x, γ and β (through the statistics) against candle's autograd of the plain
+/// formula in f64; the fallback (f64) to 1e-10.
+#[test]
+fn batch_norm_train_matches_plain_ops() -> Result<()> {
+    for relu in [false, true] {
+        let fused = move |x: &Tensor, g: &Tensor, b: &Tensor| -> Result<Tensor> {
+            Ok(batch_norm_train(x, g, b, BN_EPS, relu)?.0)
+        };
+        each_shape(|shape, seed| {
+            let got = affine_and_grads(shape, seed, DType::F32, fused)?;
+            let want = affine_and_grads(shape, seed, DType::F64, plain_batch_norm(relu))?;
+            for (i, name) in NAMES.iter().enumerate() {
+                assert_close(name, shape, &got[i], &want[i], 1e-4)?;
+            }
+            let fallback = affine_and_grads(shape, seed, DType::F64, fused)?;
+            for (i, name) in NAMES.iter().enumerate() {
+                assert_close(name, shape, &fallback[i], &want[i], 1e-10)?;
+            }
+            let x = rand_tensor(shape, (-2.0, 2.0), DType::F32, seed)?;
+            let c = shape[1];
+            let (_, mean, var) = batch_norm_train(
+                &x,
+                &Tensor::ones(c, DType::F32, x.device())?,
+                &Tensor::zeros(c, DType::F32, x.device())?,
+                BN_EPS,
+                relu,
+            )?;
+            let (pm, pv) = plain_moments(&x.to_dtype(DType::F64)?)?;
+            assert_close("mean", shape, &mean.to_dtype(DType::F64)?, &pm, 1e-6)?;
+            assert_close("var", shape, &var.to_dtype(DType::F64)?, &pv, 1e-6)?;
+            Ok(())
+        })?;
+    }
+    Ok(())
 }
 
 #[test]

@@ -118,7 +118,7 @@ pub(crate) fn channel_sums(dy: &Tensor) -> Result<Tensor> {
 }
 
 /// Whether `t` takes the CPU f32 path.
-fn is_fast(t: &Tensor) -> bool {
+pub(super) fn is_fast(t: &Tensor) -> bool {
     t.device().is_cpu() && t.dtype() == DType::F32 && t.elem_count() > 0
 }
 
@@ -142,7 +142,7 @@ struct ReluMask;
 struct MomentsBackward;
 
 /// `x -> [mean; var]`, `[2, C]`.
-struct ChannelMoments;
+pub(super) struct ChannelMoments;
 
 /// `dy -> Σ dy` (`[C]`) as a `CustomOp1`; `(dy, x) -> [Σ dy·x; Σ dy]` (`[2, C]`) as a
 /// `CustomOp2`. Without backward.
@@ -351,7 +351,7 @@ impl CustomOp2 for ChannelSums {
 }
 
 /// The contiguous f32 data of a custom op argument.
-fn f32_slice<'a>(s: &'a CpuStorage, l: &Layout) -> Result<&'a [f32]> {
+pub(super) fn f32_slice<'a>(s: &'a CpuStorage, l: &Layout) -> Result<&'a [f32]> {
     let CpuStorage::F32(data) = s else {
         bail!("channel ops: only f32, got {:?}", s.dtype());
     };
@@ -374,7 +374,7 @@ fn same_shape_slices<'a>(
 }
 
 /// `(N, C, S)` of an `[N, C, *spatial]` layout, `S` the product of the spatial dimensions.
-fn planes(l: &Layout) -> Result<(usize, usize, usize)> {
+pub(super) fn planes(l: &Layout) -> Result<(usize, usize, usize)> {
     let dims = l.shape().dims();
     if dims.len() < 2 {
         bail!("channel ops: expected [N, C, ...], got {dims:?}");
@@ -384,13 +384,18 @@ fn planes(l: &Layout) -> Result<(usize, usize, usize)> {
 
 /// Planes per rayon task: about 16k elements, so `[N, C]` vectors (one-element planes) do not
 /// pay a task per element.
-fn min_planes(s: usize) -> usize {
+pub(super) fn min_planes(s: usize) -> usize {
     (1usize << 14).div_ceil(s.max(1))
 }
 
 /// A new `[N·C·S]` buffer holding `f(channel, x)` for every element `x` of the `S`-element planes
 /// of `x`, plane `i` being channel `i % C`.
-fn map_planes(x: &[f32], c: usize, s: usize, f: impl Fn(usize, f32) -> f32 + Sync) -> Vec<f32> {
+pub(super) fn map_planes(
+    x: &[f32],
+    c: usize,
+    s: usize,
+    f: impl Fn(usize, f32) -> f32 + Sync,
+) -> Vec<f32> {
     collect_uninit(x.len(), s * min_planes(s), |start, out| {
         // Chunks are whole planes, so a plane never straddles two of them.
         for (p, out) in out.chunks_mut(s).enumerate() {
@@ -406,26 +411,37 @@ fn map_planes(x: &[f32], c: usize, s: usize, f: impl Fn(usize, f32) -> f32 + Syn
 /// `fill(start, out)`, which must write every element of `out`, the chunk starting at element
 /// `start`. The buffer is never zero-filled:
 /// a freshly zeroed output costs a full `memset` pass per op, ≈ 9% of a training step.
-fn collect_uninit(
+pub(super) fn collect_uninit(
     len: usize,
     chunk: usize,
     fill: impl Fn(usize, &mut [MaybeUninit<f32>]) + Sync,
 ) -> Vec<f32> {
+    collect_uninit_with_capacity(len, len, chunk, fill)
+}
+
+/// [`collect_uninit`] into a buffer with room for `capacity ≥ len` elements, so that a caller
+/// can append to it without reallocating.
+pub(super) fn collect_uninit_with_capacity(
+    len: usize,
+    capacity: usize,
+    chunk: usize,
+    fill: impl Fn(usize, &mut [MaybeUninit<f32>]) + Sync,
+) -> Vec<f32> {
     let chunk = chunk.max(1);
-    let mut y = Vec::with_capacity(len);
+    let mut y = Vec::with_capacity(capacity.max(len));
     y.spare_capacity_mut()[..len]
         .par_chunks_mut(chunk)
         .enumerate()
         .for_each(|(i, out)| fill(i * chunk, out));
-    // Every chunk was handed to `fill` and every `fill` above writes each element of its chunk
-    // (`map_planes`' loops zip its output with equally long input planes; `ReluMask` zips
-    // with equally long slices), so all `len` elements are initialised.
+    // Every chunk was handed to `fill` and every `fill` passed here writes each element of its
+    // chunk (the loops of `map_planes`, `ReluMask` and the batch-norm backward zip their output
+    // with equally long input slices), so all `len` elements are initialised.
     unsafe { y.set_len(len) };
     y
 }
 
 /// `f(i)` for every plane `i < planes`, in order.
-fn reduce_planes<const K: usize>(
+pub(super) fn reduce_planes<const K: usize>(
     planes: usize,
     s: usize,
     f: impl Fn(usize) -> [f64; K] + Sync,
@@ -447,7 +463,11 @@ const BLOCK: usize = 256;
 
 /// `Σ f(a[i], b[i])` over two equally long planes: f32 within blocks of [`BLOCK`] elements in
 /// [`LANES`] interleaved accumulators, f64 across blocks, always in the same order.
-fn lanes<const K: usize>(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> [f32; K]) -> [f64; K] {
+pub(super) fn lanes<const K: usize>(
+    a: &[f32],
+    b: &[f32],
+    f: impl Fn(f32, f32) -> [f32; K],
+) -> [f64; K] {
     let mut total = [0f64; K];
     for (ba, bb) in a.chunks(BLOCK).zip(b.chunks(BLOCK)) {
         let mut acc = [[0f32; LANES]; K];
@@ -474,7 +494,12 @@ fn lanes<const K: usize>(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> [f32; K])
 }
 
 /// `Σ_n partial[n·C + ch]`, in batch order.
-fn sum_over_batch<const K: usize>(partial: &[[f64; K]], n: usize, c: usize, ch: usize) -> [f64; K] {
+pub(super) fn sum_over_batch<const K: usize>(
+    partial: &[[f64; K]],
+    n: usize,
+    c: usize,
+    ch: usize,
+) -> [f64; K] {
     let mut out = [0f64; K];
     for p in partial[ch..].iter().step_by(c).take(n) {
         out.iter_mut().zip(p).for_each(|(o, v)| *o += v);

@@ -3,6 +3,7 @@
 //! They need not be invertible; each has a candle forward and an ONNX emission of its
 //! eval-mode forward with every statistic frozen and weight norm folded.
 
+mod batch_norm_train;
 mod channel_ops;
 mod conv;
 mod fast_conv;
@@ -10,6 +11,7 @@ mod mlp;
 mod norm;
 mod resnet;
 
+pub use batch_norm_train::batch_norm_train;
 pub use channel_ops::{channel_affine, channel_affine_relu, channel_moments};
 pub use conv::WeightNormConv2d;
 pub use fast_conv::{

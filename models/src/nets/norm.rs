@@ -4,7 +4,7 @@
 use candle_core::{Tensor, Var};
 use candle_nn::{Init, VarBuilder};
 
-use super::{channel_affine, channel_affine_relu, channel_moments};
+use super::{batch_norm_train, channel_affine, channel_affine_relu, channel_moments};
 use crate::config::{BatchNormConfig, NetNorm};
 use crate::onnx::{Graph, Value};
 use crate::{Mode, Result};
@@ -47,14 +47,20 @@ impl RunningStats {
             Mode::Eval => Ok(self.running()),
             Mode::Train => {
                 let (mean, var) = channel_moments(x)?;
-                let m = self.momentum;
-                let new_mean = ((self.mean.as_tensor() * (1.0 - m))? + (mean.detach() * m)?)?;
-                let new_var = ((self.var.as_tensor() * (1.0 - m))? + (var.detach() * m)?)?;
-                self.mean.set(&new_mean)?;
-                self.var.set(&new_var)?;
+                self.update(&mean, &var)?;
                 Ok((mean, var))
             }
         }
+    }
+
+    /// Moves the running averages towards a batch's `mean` and `var` (`[C]`, not differentiated).
+    pub fn update(&self, mean: &Tensor, var: &Tensor) -> Result<()> {
+        let m = self.momentum;
+        let new_mean = ((self.mean.as_tensor() * (1.0 - m))? + (mean.detach() * m)?)?;
+        let new_var = ((self.var.as_tensor() * (1.0 - m))? + (var.detach() * m)?)?;
+        self.mean.set(&new_mean)?;
+        self.var.set(&new_var)?;
+        Ok(())
     }
 
     /// The frozen statistics, `[C]` each.
@@ -85,6 +91,13 @@ impl NetBatchNorm {
     /// one reduction per gradient) instead of four broadcast ops. In `Train` the gradient flows
     /// through the batch mean and variance inside `a` and `c`.
     fn forward(&self, x: &Tensor, mode: Mode, relu: bool) -> Result<Tensor> {
+        if mode == Mode::Train {
+            // One fused op with a closed-form gradient (batch_norm_train's docs).
+            let eps = self.stats.eps();
+            let (y, mean, var) = batch_norm_train(x, &self.gamma, &self.beta, eps, relu)?;
+            self.stats.update(&mean, &var)?;
+            return Ok(y);
+        }
         let (mean, var) = self.stats.stats(x, mode)?;
         let a = (&self.gamma / (var + self.stats.eps())?.sqrt()?)?;
         let c = (&self.beta - (mean * &a)?)?;

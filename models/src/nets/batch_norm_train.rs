@@ -1,0 +1,232 @@
+//! Training-mode batch norm (optionally followed by a ReLU) as one candle op with a hand-written
+//! backward pass.
+//!
+//! Built from the per-channel ops, a training-mode batch norm is a moments op, half a dozen `[C]`
+//! ops and an affine op, and `x` feeds two of them, so candle's backward pass runs a moments
+//! gradient pass, an affine gradient pass and a ReLU mask pass, and accumulates two gradients
+//! into `x` (each a zero-filled buffer plus an add). Here the batch statistics are computed
+//! without gradient and the whole map's gradient comes from the closed form
+//!
+//! `dx = a·(g - Σg/M - x̂·Σ(g·x̂)/M)`, `dγ = Σ g·x̂`, `dβ = Σ g`,
+//!
+//! with `x̂ = (x - mean)/√(var+ε)`, `a = γ/√(var+ε)`, `g` the output gradient masked by the ReLU,
+//! sums over the `M` elements of a channel: three passes over the activations in all.
+
+use candle_core::{CpuStorage, CustomOp3, Layout, Result, Shape, Tensor, bail};
+
+use super::channel_ops::{
+    ChannelMoments, collect_uninit, collect_uninit_with_capacity, f32_slice, is_fast, lanes,
+    map_planes, min_planes, planes, reduce_planes, sum_over_batch,
+};
+use super::{channel_affine, channel_affine_relu, channel_moments};
+
+/// `y = x̂·γ + β` (then `relu(y)` when `relu`) with `x̂` normalized by the batch's per-channel
+/// mean and biased variance: `x` `[N, C, *spatial]`, `gamma`, `beta` `[C]`. Returns `(y, mean,
+/// var)`, the statistics `[C]` detached (for running averages).
+///
+/// Differentiable in `x`, `gamma` and `beta`, through the statistics too. CPU f32 takes the fused
+/// op; anything else the equivalent per-channel ops.
+pub fn batch_norm_train(
+    x: &Tensor,
+    gamma: &Tensor,
+    beta: &Tensor,
+    eps: f64,
+    relu: bool,
+) -> Result<(Tensor, Tensor, Tensor)> {
+    if x.rank() < 2 {
+        bail!(
+            "batch_norm_train: x must be [N, C, ...], got {:?}",
+            x.dims()
+        );
+    }
+    let c = x.dim(1)?;
+    if gamma.dims() != [c] || beta.dims() != [c] {
+        bail!(
+            "batch_norm_train: gamma and beta must be [{c}], got {:?} and {:?}",
+            gamma.dims(),
+            beta.dims()
+        );
+    }
+    if is_fast(x) && is_fast(gamma) && is_fast(beta) {
+        let x = x.contiguous()?;
+        let stats = x.detach().apply_op1_no_bwd(&ChannelMoments)?;
+        let gamma_beta = Tensor::stack(&[gamma, beta], 0)?;
+        let y = x.apply_op3(&gamma_beta, &stats, BatchNormTrain { eps, relu })?;
+        Ok((y, stats.get(0)?, stats.get(1)?))
+    } else {
+        let (mean, var) = channel_moments(x)?;
+        let a = (gamma / (&var + eps)?.sqrt()?)?;
+        let shift = (beta - (&mean * &a)?)?;
+        let affine = if relu {
+            channel_affine_relu
+        } else {
+            channel_affine
+        };
+        let y = affine(x, Some(&a), Some(&shift))?;
+        Ok((y, mean.detach(), var.detach()))
+    }
+}
+
+/// `(x, [γ; β] [2, C], [mean; var] [2, C]) -> y`.
+struct BatchNormTrain {
+    eps: f64,
+    relu: bool,
+}
+
+/// `(x, y, dy) -> [dx (flattened), dγ [C], dβ [C]]` for the forward op with these parameters
+/// (`[C]` each), without backward. One output buffer holds all three, so that the parameter
+/// gradients need no second pass over the activations.
+struct BatchNormTrainBackward {
+    gamma: Vec<f32>,
+    mean: Vec<f32>,
+    var: Vec<f32>,
+    eps: f64,
+    relu: bool,
+}
+
+/// The per-channel affine `(a, b)` of the forward map, `y = x·a + b`, rounded as the per-channel
+/// ops round it (so the fused op and the unfused fallback agree to the last bit in f32).
+fn affine_coefficients(gamma: f32, beta: f32, mean: f32, var: f32, eps: f64) -> (f32, f32) {
+    let a = gamma / (var + eps as f32).sqrt();
+    (a, beta - mean * a)
+}
+
+impl CustomOp3 for BatchNormTrain {
+    fn name(&self) -> &'static str {
+        "batch-norm-train"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let (x, gb, stats) = (f32_slice(s1, l1)?, f32_slice(s2, l2)?, f32_slice(s3, l3)?);
+        let (_, c, s) = planes(l1)?;
+        if gb.len() != 2 * c || stats.len() != 2 * c {
+            bail!("batch-norm-train: parameters and statistics must be [2, {c}]");
+        }
+        let coef: Vec<(f32, f32)> = (0..c)
+            .map(|ch| affine_coefficients(gb[ch], gb[c + ch], stats[ch], stats[c + ch], self.eps))
+            .collect();
+        let y = match self.relu {
+            true => map_planes(x, c, s, |ch, x| (x * coef[ch].0 + coef[ch].1).max(0.0)),
+            false => map_planes(x, c, s, |ch, x| x * coef[ch].0 + coef[ch].1),
+        };
+        Ok((CpuStorage::F32(y), l1.shape().clone()))
+    }
+
+    fn bwd(
+        &self,
+        x: &Tensor,
+        gamma_beta: &Tensor,
+        stats: &Tensor,
+        y: &Tensor,
+        dy: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        if !x.track_op() && !gamma_beta.track_op() {
+            return Ok((None, None, None));
+        }
+        let backward = BatchNormTrainBackward {
+            gamma: gamma_beta.get(0)?.to_vec1()?,
+            mean: stats.get(0)?.to_vec1()?,
+            var: stats.get(1)?.to_vec1()?,
+            eps: self.eps,
+            relu: self.relu,
+        };
+        let flat = x.apply_op3_no_bwd(y, &dy.contiguous()?, &backward)?;
+        let (len, c) = (x.elem_count(), x.dim(1)?);
+        let dx = flat.narrow(0, 0, len)?.reshape(x.shape())?;
+        let d_gamma_beta = flat.narrow(0, len, 2 * c)?.reshape((2, c))?;
+        Ok((
+            x.track_op().then_some(dx),
+            gamma_beta.track_op().then_some(d_gamma_beta),
+            None,
+        ))
+    }
+}
+
+impl CustomOp3 for BatchNormTrainBackward {
+    fn name(&self) -> &'static str {
+        "batch-norm-train-backward"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let (x, y, dy) = (f32_slice(s1, l1)?, f32_slice(s2, l2)?, f32_slice(s3, l3)?);
+        if l1.shape() != l2.shape() || l1.shape() != l3.shape() {
+            bail!("batch-norm-train backward: x, y and dy shapes differ");
+        }
+        let (n, c, s) = planes(l1)?;
+        if [&self.gamma, &self.mean, &self.var]
+            .iter()
+            .any(|v| v.len() != c)
+        {
+            bail!("batch-norm-train backward: parameters must have {c} elements");
+        }
+        // g: the output gradient through the ReLU.
+        let g = match self.relu {
+            true => collect_uninit(dy.len(), s * min_planes(s), |start, out| {
+                let (dy, y) = (&dy[start..][..out.len()], &y[start..][..out.len()]);
+                for ((g, &dy), &y) in out.iter_mut().zip(dy).zip(y) {
+                    g.write(if y > 0.0 { dy } else { 0.0 });
+                }
+            }),
+            false => dy.to_vec(),
+        };
+        // Σ g and Σ g·(x - mean) per plane, then per channel in batch order.
+        let partial = reduce_planes(n * c, s, |i| {
+            let mean = self.mean[i % c];
+            lanes(&g[i * s..][..s], &x[i * s..][..s], |g, x| {
+                [g, g * (x - mean)]
+            })
+        });
+        let count = (n * s) as f64;
+        let mut d_gamma = vec![0f32; c];
+        let mut d_beta = vec![0f32; c];
+        // dx = g·a + (x - mean)·q + r per channel (the closed form of the module docs).
+        let coef: Vec<(f32, f32, f32, f32)> = (0..c)
+            .map(|ch| {
+                let [sum_g, sum_gx] = sum_over_batch(&partial, n, c, ch);
+                let inv_std = 1.0 / (self.var[ch] as f64 + self.eps).sqrt();
+                let a = self.gamma[ch] as f64 * inv_std;
+                let sum_g_xhat = sum_gx * inv_std;
+                d_gamma[ch] = sum_g_xhat as f32;
+                d_beta[ch] = sum_g as f32;
+                let q = -a * inv_std * sum_g_xhat / count;
+                let r = -a * sum_g / count;
+                (a as f32, self.mean[ch], q as f32, r as f32)
+            })
+            .collect();
+        let mut out = collect_uninit_with_capacity(
+            x.len(),
+            x.len() + 2 * c,
+            s * min_planes(s),
+            |start, out| {
+                for (p, out) in out.chunks_mut(s).enumerate() {
+                    let first = start + p * s;
+                    let (a, mean, q, r) = coef[(first / s) % c];
+                    let (g, x) = (&g[first..][..out.len()], &x[first..][..out.len()]);
+                    for ((dx, &g), &x) in out.iter_mut().zip(g).zip(x) {
+                        dx.write(g * a + (x - mean) * q + r);
+                    }
+                }
+            },
+        );
+        out.extend_from_slice(&d_gamma);
+        out.extend_from_slice(&d_beta);
+        let len = out.len();
+        Ok((CpuStorage::F32(out), Shape::from(len)))
+    }
+}
