@@ -15,8 +15,8 @@
 use candle_core::{CpuStorage, CustomOp3, Layout, Result, Shape, Tensor, bail};
 
 use super::channel_ops::{
-    ChannelMoments, collect_uninit, collect_uninit_with_capacity, f32_slice, is_fast, lanes,
-    map_planes, min_planes, planes, reduce_planes, sum_over_batch,
+    ChannelMoments, affine_planes, collect_uninit_with_capacity, f32_slice, is_fast, lanes,
+    min_planes, planes, reduce_planes, relu_mask, sum_over_batch,
 };
 use super::{channel_affine, channel_affine_relu, channel_moments};
 
@@ -110,13 +110,10 @@ impl CustomOp3 for BatchNormTrain {
         if gb.len() != 2 * c || stats.len() != 2 * c {
             bail!("batch-norm-train: parameters and statistics must be [2, {c}]");
         }
-        let coef: Vec<(f32, f32)> = (0..c)
+        let (a, b): (Vec<f32>, Vec<f32>) = (0..c)
             .map(|ch| affine_coefficients(gb[ch], gb[c + ch], stats[ch], stats[c + ch], self.eps))
-            .collect();
-        let y = match self.relu {
-            true => map_planes(x, c, s, |ch, x| (x * coef[ch].0 + coef[ch].1).max(0.0)),
-            false => map_planes(x, c, s, |ch, x| x * coef[ch].0 + coef[ch].1),
-        };
+            .unzip();
+        let y = affine_planes(x, c, s, &a, &b, self.relu);
         Ok((CpuStorage::F32(y), l1.shape().clone()))
     }
 
@@ -176,14 +173,13 @@ impl CustomOp3 for BatchNormTrainBackward {
             bail!("batch-norm-train backward: parameters must have {c} elements");
         }
         // g: the output gradient through the ReLU.
-        let g = match self.relu {
-            true => collect_uninit(dy.len(), s * min_planes(s), |start, out| {
-                let (dy, y) = (&dy[start..][..out.len()], &y[start..][..out.len()]);
-                for ((g, &dy), &y) in out.iter_mut().zip(dy).zip(y) {
-                    g.write(if y > 0.0 { dy } else { 0.0 });
-                }
-            }),
-            false => dy.to_vec(),
+        let masked;
+        let g: &[f32] = match self.relu {
+            true => {
+                masked = relu_mask(dy, y);
+                &masked
+            }
+            false => dy,
         };
         // Σ g and Σ g·(x - mean) per plane, then per channel in batch order.
         let partial = reduce_planes(n * c, s, |i| {

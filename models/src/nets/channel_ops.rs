@@ -167,11 +167,7 @@ impl CustomOp3 for ChannelAffine {
         if a.len() != c || b.len() != c {
             bail!("channel-affine: scale and shift must have {c} elements");
         }
-        // Two roundings, as the unfused mul and add of the ONNX graph.
-        let y = match self.relu {
-            true => map_planes(x, c, s, |ch, x| (x * a[ch] + b[ch]).max(0.0)),
-            false => map_planes(x, c, s, |ch, x| x * a[ch] + b[ch]),
-        };
+        let y = affine_planes(x, c, s, a, b, self.relu);
         Ok((CpuStorage::F32(y), l1.shape().clone()))
     }
 
@@ -193,7 +189,7 @@ impl CustomOp3 for ChannelAffine {
         };
         let (dscale, dshift) = match (scale.track_op(), shift.track_op()) {
             (false, false) => (None, None),
-            (false, true) => (None, Some(dy.apply_op1_no_bwd(&ChannelSums)?)),
+            (false, true) => (None, Some(channel_sums(&dy)?)),
             (true, need_shift) => {
                 let sums = dy.apply_op2_no_bwd(x, &ChannelSums)?;
                 (
@@ -219,13 +215,7 @@ impl CustomOp2 for ReluMask {
         l2: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
         let (dy, y) = same_shape_slices("relu-mask", (s1, l1), (s2, l2))?;
-        let dx = collect_uninit(dy.len(), 1 << 14, |start, out| {
-            let (dy, y) = (&dy[start..][..out.len()], &y[start..][..out.len()]);
-            for ((dx, &dy), &y) in out.iter_mut().zip(dy).zip(y) {
-                dx.write(if y > 0.0 { dy } else { 0.0 });
-            }
-        });
-        Ok((CpuStorage::F32(dx), l1.shape().clone()))
+        Ok((CpuStorage::F32(relu_mask(dy, y)), l1.shape().clone()))
     }
 }
 
@@ -350,6 +340,33 @@ impl CustomOp2 for ChannelSums {
     }
 }
 
+/// `x·a[c] + b[c]` (then `max(·, 0)` when `relu`) for every element of the `S`-element planes of
+/// `x`, plane `i` being channel `i % C`. Two roundings, as the unfused mul and add of the ONNX
+/// graph.
+pub(super) fn affine_planes(
+    x: &[f32],
+    c: usize,
+    s: usize,
+    a: &[f32],
+    b: &[f32],
+    relu: bool,
+) -> Vec<f32> {
+    match relu {
+        true => map_planes(x, c, s, |ch, x| (x * a[ch] + b[ch]).max(0.0)),
+        false => map_planes(x, c, s, |ch, x| x * a[ch] + b[ch]),
+    }
+}
+
+/// The gradient through a ReLU given its output: `dy` where `y > 0`, else 0.
+pub(super) fn relu_mask(dy: &[f32], y: &[f32]) -> Vec<f32> {
+    collect_uninit(dy.len(), 1 << 14, |start, out| {
+        let (dy, y) = (&dy[start..][..out.len()], &y[start..][..out.len()]);
+        for ((dx, &dy), &y) in out.iter_mut().zip(dy).zip(y) {
+            dx.write(if y > 0.0 { dy } else { 0.0 });
+        }
+    })
+}
+
 /// The contiguous f32 data of a custom op argument.
 pub(super) fn f32_slice<'a>(s: &'a CpuStorage, l: &Layout) -> Result<&'a [f32]> {
     let CpuStorage::F32(data) = s else {
@@ -434,7 +451,7 @@ pub(super) fn collect_uninit_with_capacity(
         .enumerate()
         .for_each(|(i, out)| fill(i * chunk, out));
     // Every chunk was handed to `fill` and every `fill` passed here writes each element of its
-    // chunk (the loops of `map_planes`, `ReluMask` and the batch-norm backward zip their output
+    // chunk (the loops of `map_planes`, `relu_mask` and the batch-norm backward zip their output
     // with equally long input slices), so all `len` elements are initialised.
     unsafe { y.set_len(len) };
     y

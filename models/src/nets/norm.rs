@@ -4,7 +4,7 @@
 use candle_core::{Tensor, Var};
 use candle_nn::{Init, VarBuilder};
 
-use super::{batch_norm_train, channel_affine, channel_affine_relu, channel_moments};
+use super::{batch_norm_train, channel_affine_relu, channel_moments};
 use crate::config::{BatchNormConfig, NetNorm};
 use crate::onnx::{Graph, Value};
 use crate::{Mode, Result};
@@ -87,33 +87,36 @@ impl NetBatchNorm {
         })
     }
 
-    /// `x·a + c` with `a = γ/√(var+ε)`, `c = β - mean·a`, `[C]` each: one pass over `x` (and
-    /// one reduction per gradient) instead of four broadcast ops. In `Train` the gradient flows
-    /// through the batch mean and variance inside `a` and `c`.
-    fn forward(&self, x: &Tensor, mode: Mode, relu: bool) -> Result<Tensor> {
-        if mode == Mode::Train {
-            // One fused op with a closed-form gradient (batch_norm_train's docs).
-            let eps = self.stats.eps();
-            let (y, mean, var) = batch_norm_train(x, &self.gamma, &self.beta, eps, relu)?;
-            self.stats.update(&mean, &var)?;
-            return Ok(y);
+    /// `relu(x·a + c)` with `a = γ/√(var+ε)`, `c = β - mean·a`, `[C]` each, in one op. `Train`
+    /// normalizes with the batch's statistics (gradient through them, `batch_norm_train`) and
+    /// updates the running ones; `Eval` uses the running ones.
+    fn forward_relu(&self, x: &Tensor, mode: Mode) -> Result<Tensor> {
+        match mode {
+            Mode::Train => {
+                let eps = self.stats.eps();
+                let (y, mean, var) = batch_norm_train(x, &self.gamma, &self.beta, eps, true)?;
+                self.stats.update(&mean, &var)?;
+                Ok(y)
+            }
+            Mode::Eval => {
+                let (a, c) = self.frozen_affine()?;
+                Ok(channel_affine_relu(x, Some(&a), Some(&c))?)
+            }
         }
-        let (mean, var) = self.stats.stats(x, mode)?;
-        let a = (&self.gamma / (var + self.stats.eps())?.sqrt()?)?;
-        let c = (&self.beta - (mean * &a)?)?;
-        let affine = if relu {
-            channel_affine_relu
-        } else {
-            channel_affine
-        };
-        Ok(affine(x, Some(&a), Some(&c))?)
     }
 
-    /// Frozen: `x·a + c` with `a = γ/√(var+ε)`, `c = β - mean·a`, `[C]` each.
-    fn emit(&self, g: &mut Graph, x: &Value) -> Result<Value> {
+    /// The eval-mode map as `x·a + c`: `a = γ/√(var+ε)`, `c = β - mean·a` with the running
+    /// statistics, `[C]` each.
+    fn frozen_affine(&self) -> Result<(Tensor, Tensor)> {
         let (mean, var) = self.stats.running();
         let a = (&self.gamma / (var + self.stats.eps())?.sqrt()?)?;
         let c = (&self.beta - (mean * &a)?)?;
+        Ok((a, c))
+    }
+
+    /// Frozen: `x·a + c` (see [`NetBatchNorm::frozen_affine`]).
+    fn emit(&self, g: &mut Graph, x: &Value) -> Result<Value> {
+        let (a, c) = self.frozen_affine()?;
         g.channel_affine(x, "bn", &a, &c)
     }
 }
@@ -139,7 +142,7 @@ impl InstanceNorm {
     /// Per `(n, c)` plane: `x·a + c` with `a = γ/√(var+ε)`, `c = β - mean·a`. Viewing `x` as
     /// `[1, N·C, H, W]` makes every plane a channel of the fast per-channel ops; `γ`, `β` are
     /// repeated over the batch (differentiably) to `[N·C]`.
-    fn forward(&self, x: &Tensor, relu: bool) -> Result<Tensor> {
+    fn forward_relu(&self, x: &Tensor) -> Result<Tensor> {
         let (n, c, h, w) = x.dims4()?;
         let planes = x.reshape((1, n * c, h, w))?;
         let (mean, var) = channel_moments(&planes)?;
@@ -148,12 +151,7 @@ impl InstanceNorm {
         };
         let a = (per_plane(&self.gamma)? / (var + self.eps)?.sqrt()?)?;
         let shift = (per_plane(&self.beta)? - (mean * &a)?)?;
-        let affine = if relu {
-            channel_affine_relu
-        } else {
-            channel_affine
-        };
-        let y = affine(&planes, Some(&a), Some(&shift))?;
+        let y = channel_affine_relu(&planes, Some(&a), Some(&shift))?;
         Ok(y.reshape((n, c, h, w))?)
     }
 
@@ -191,27 +189,21 @@ impl Norm {
         })
     }
 
-    /// `[N, C, H, W] -> [N, C, H, W]`.
-    pub fn forward(&self, x: &Tensor, mode: Mode) -> Result<Tensor> {
-        match self {
-            Norm::Batch(n) => n.forward(x, mode, false),
-            Norm::Instance(n) => n.forward(x, false),
-        }
-    }
-
-    /// `relu(norm(x))` in one fused op: `[N, C, H, W] -> [N, C, H, W]`.
+    /// `relu(norm(x))` in one fused op (the s/t networks always follow a normalization with
+    /// a ReLU): `[N, C, H, W] -> [N, C, H, W]`.
     pub fn forward_relu(&self, x: &Tensor, mode: Mode) -> Result<Tensor> {
         match self {
-            Norm::Batch(n) => n.forward(x, mode, true),
-            Norm::Instance(n) => n.forward(x, true),
+            Norm::Batch(n) => n.forward_relu(x, mode),
+            Norm::Instance(n) => n.forward_relu(x),
         }
     }
 
-    /// Emits the eval-mode forward; `hw` is `H·W` of the input.
-    pub fn emit(&self, g: &mut Graph, x: &Value, hw: usize) -> Result<Value> {
-        match self {
-            Norm::Batch(n) => n.emit(g, x),
-            Norm::Instance(n) => n.emit(g, x, hw),
-        }
+    /// Emits the eval-mode `relu(norm(x))`; `hw` is `H·W` of the input.
+    pub fn emit_relu(&self, g: &mut Graph, x: &Value, hw: usize) -> Result<Value> {
+        let y = match self {
+            Norm::Batch(n) => n.emit(g, x)?,
+            Norm::Instance(n) => n.emit(g, x, hw)?,
+        };
+        Ok(g.unary("Relu", &y))
     }
 }

@@ -33,11 +33,9 @@ impl ResBlock {
     }
 
     fn emit(&self, g: &mut Graph, x: &Value, hw: usize) -> Result<Value> {
-        let h = self.norm1.emit(g, x, hw)?;
-        let h = g.unary("Relu", &h);
+        let h = self.norm1.emit_relu(g, x, hw)?;
         let h = self.conv1.emit(g, &h)?;
-        let h = self.norm2.emit(g, &h, hw)?;
-        let h = g.unary("Relu", &h);
+        let h = self.norm2.emit_relu(g, &h, hw)?;
         let h = self.conv2.emit(g, &h)?;
         Ok(g.add(x, &h))
     }
@@ -91,8 +89,7 @@ impl ResNet {
         for (i, block) in self.blocks.iter().enumerate() {
             h = g.scoped(&format!("block{i}"), |g| block.emit(g, &h, self.hw))?;
         }
-        let h = self.out_norm.emit(g, &h, self.hw)?;
-        let h = g.unary("Relu", &h);
+        let h = self.out_norm.emit_relu(g, &h, self.hw)?;
         g.scoped("out_conv", |g| self.out_conv.emit(g, &h))
     }
 }
