@@ -320,17 +320,18 @@ impl Geom {
 }
 
 thread_local! {
-    /// Each thread's im2col buffer, kept between calls: a fresh one per call (or per rayon
+    /// Each thread's two im2col buffers, kept between calls: a fresh one per call (or per rayon
     /// split) is zero-filled on every resize, which cost ≈ 4% of a training step.
-    static SCRATCH: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
+    static SCRATCH: std::cell::RefCell<[Vec<f32>; 2]> =
+        const { std::cell::RefCell::new([Vec::new(), Vec::new()]) };
 }
 
-/// Runs `f` with this thread's im2col buffer, or with a fresh one if the buffer is in use
-/// (a rayon worker waiting inside gemm may pick up another convolution).
-fn with_scratch<R>(f: impl FnOnce(&mut Vec<f32>) -> R) -> R {
+/// Runs `f` with this thread's im2col buffers, or with fresh ones if they are in use (a rayon
+/// worker waiting inside gemm may pick up another convolution).
+fn with_scratch<R>(f: impl FnOnce(&mut [Vec<f32>; 2]) -> R) -> R {
     SCRATCH.with(|cell| match cell.try_borrow_mut() {
-        Ok(mut cols) => f(&mut cols),
-        Err(_) => f(&mut Vec::new()),
+        Ok(mut buffers) => f(&mut buffers),
+        Err(_) => f(&mut [Vec::new(), Vec::new()]),
     })
 }
 
@@ -366,9 +367,10 @@ fn im2col(g: &Geom, x: &[f32], cols: &mut Vec<f32>) {
                 dst[j_lo..j_hi].copy_from_slice(&plane[src..src + j_hi - j_lo]);
             }
             dst[j_hi..].fill(0.0);
+            let (lo, hi) = (lo as usize, hi as usize);
             for d in dst.chunks_exact_mut(g.ow) {
-                d[..lo as usize].fill(0.0);
-                d[hi as usize..].fill(0.0);
+                zero_small(&mut d[..lo]);
+                zero_small(&mut d[hi..]);
             }
             continue;
         }
@@ -389,19 +391,46 @@ fn im2col(g: &Geom, x: &[f32], cols: &mut Vec<f32>) {
     }
 }
 
-/// The correlation `[n, c, h, w] ⋆ w [o, c, kh, kw] -> [n, o, oh, ow]`, per image
-/// `W [o, c·kh·kw] · im2col(xₙ)`, plus `bias[o]` on every pixel of channel `o` when given.
+/// Zeroes a slice that is usually 0 or 1 elements long (a padded row's edge): a `fill` would
+/// be a `memset` call per row, which cost more than the copies themselves.
+#[inline(always)]
+fn zero_small(d: &mut [f32]) {
+    match d {
+        [] => {}
+        [v] => *v = 0.0,
+        d => d.fill(0.0),
+    }
+}
+
+/// The correlation `[n, c, h, w] ⋆ w [o, c, kh, kw] -> [n, o, oh, ow]`, plus `bias[o]` on
+/// every pixel of channel `o` when given.
+///
+/// Per image, not a full im2col (`kh·kw` shifted copies of the image) but only the `kw`
+/// column-shifted copies of each channel, over all `oh + kh - 1` rows the kernel reaches: the
+/// kernel's row `a` then sees those copies `a` rows further on, a strided view gemm reads in
+/// place. So `kh` gemms `y += W_a [o, c·kw] · shifted(x)ₐ [c·kw, oh·ow]` replace one over a
+/// matrix `kh` times larger, whose writing cost as much as the gemm for 3×3 kernels.
 fn conv_forward(g: &Geom, x: &[f32], w: &[f32], bias: Option<&[f32]>) -> Vec<f32> {
-    // The kernel column-major ([c·kh·kw, o] contiguous): with o a multiple of the SIMD width,
-    // gemm then reads it in place instead of packing it again for every image (≈ 5% of a
+    // The column shifts: an im2col with the kernel's rows collapsed to one.
+    let shifts = Geom {
+        kh: 1,
+        oh: g.oh + g.kh - 1,
+        ..*g
+    };
+    let k = shifts.rows();
+    // Each kernel row's taps `[c·kw, o]`, column-major: with o a multiple of the SIMD width,
+    // gemm then reads them in place instead of packing them again for every image (≈ 5% of a
     // training step).
-    let mut w_cm = vec![0f32; w.len()];
-    for (i, row) in w.chunks_exact(g.rows()).enumerate() {
-        for (j, &v) in row.iter().enumerate() {
-            w_cm[j * g.o + i] = v;
+    let mut w_rows = vec![0f32; w.len()];
+    for (oc, w_o) in w.chunks_exact(g.rows()).enumerate() {
+        for (ci, w_oc) in w_o.chunks_exact(g.kh * g.kw).enumerate() {
+            for (a, w_oca) in w_oc.chunks_exact(g.kw).enumerate() {
+                for (b, &v) in w_oca.iter().enumerate() {
+                    w_rows[(a * k + ci * g.kw + b) * g.o + oc] = v;
+                }
+            }
         }
     }
-    let lhs = MatRef::row_major(&w_cm, g.rows(), g.o).transposed();
     let mut y = vec![0f32; g.n * g.out_len()];
     let image = |cols: &mut Vec<f32>, x_n: &[f32], y_n: &mut [f32], par| {
         if let Some(bias) = bias {
@@ -409,27 +438,33 @@ fn conv_forward(g: &Geom, x: &[f32], w: &[f32], bias: Option<&[f32]>) -> Vec<f32
                 row.fill(b);
             }
         }
-        let rhs: &[f32] = if g.im2col_is_identity() {
+        let rhs: &[f32] = if shifts.im2col_is_identity() {
             x_n
         } else {
-            im2col(g, x_n, cols);
+            im2col(&shifts, x_n, cols);
             cols
         };
-        matmul(
-            y_n,
-            lhs,
-            MatRef::row_major(rhs, g.rows(), g.pixels()),
-            bias.is_some(),
-            par,
-        );
+        for a in 0..g.kh {
+            let lhs = MatRef::row_major(&w_rows[a * k * g.o..][..k * g.o], k, g.o).transposed();
+            let rhs = MatRef {
+                data: &rhs[a * g.ow..],
+                rows: k,
+                cols: g.pixels(),
+                rs: shifts.pixels(),
+                cs: 1,
+            };
+            matmul(y_n, lhs, rhs, bias.is_some() || a > 0, par);
+        }
     };
     let threads = rayon::current_num_threads();
     if g.n >= threads {
         y.par_chunks_mut(g.out_len())
             .zip(x.par_chunks(g.in_len()))
-            .for_each(|(y_n, x_n)| with_scratch(|cols| image(cols, x_n, y_n, Parallelism::None)));
+            .for_each(|(y_n, x_n)| {
+                with_scratch(|[cols, _]| image(cols, x_n, y_n, Parallelism::None))
+            });
     } else {
-        with_scratch(|cols| {
+        with_scratch(|[cols, _]| {
             for (y_n, x_n) in y.chunks_mut(g.out_len()).zip(x.chunks(g.in_len())) {
                 image(cols, x_n, y_n, Parallelism::Rayon(threads));
             }
@@ -440,29 +475,30 @@ fn conv_forward(g: &Geom, x: &[f32], w: &[f32], bias: Option<&[f32]>) -> Vec<f32
 
 /// `dW [o, c·kh·kw] = Σₙ dyₙ [o, oh·ow] · im2col(xₙ)ᵀ`: each thread sums its share of the
 /// batch into its own buffer, then the buffers are added.
+///
+/// The im2col matrix is written pixel-major ([`im2col_t`]): gemm then reads it in place, where
+/// the channel-major [`im2col`] had to be repacked by gemm for every image (≈ 10% of a training
+/// step). The sum comes out in the `(a, b, ci)` column order of that matrix and is permuted to
+/// the kernel's `(ci, a, b)` at the end. (Writing only the `kw` column shifts, as the forward
+/// does, and one gemm per kernel row was slower here: the gemms get too narrow, `kw·c` rows.)
 fn conv_backward_weight(g: &Geom, x: &[f32], dy: &[f32]) -> Vec<f32> {
     let images = |xs: &[f32], dys: &[f32], par: Parallelism| {
         let mut acc = vec![0f32; g.o * g.rows()];
-        with_scratch(|cols| {
+        with_scratch(|[cols, hwc]| {
             let pairs = xs
                 .chunks_exact(g.in_len())
                 .zip(dys.chunks_exact(g.out_len()));
             for (i, (x_n, dy_n)) in pairs.enumerate() {
-                let cols_n: &[f32] = if g.im2col_is_identity() {
-                    x_n
-                } else {
-                    im2col(g, x_n, cols);
-                    cols
-                };
+                im2col_t(g, x_n, hwc, cols);
                 let lhs = MatRef::row_major(dy_n, g.o, g.pixels());
-                let rhs = MatRef::row_major(cols_n, g.rows(), g.pixels()).transposed();
+                let rhs = MatRef::row_major(cols, g.pixels(), g.rows());
                 matmul(&mut acc, lhs, rhs, i > 0, par);
             }
         });
         acc
     };
     let threads = rayon::current_num_threads();
-    if g.n >= threads {
+    let acc = if g.n >= threads {
         let per = g.n.div_ceil(threads);
         x.par_chunks(per * g.in_len())
             .zip(dy.par_chunks(per * g.out_len()))
@@ -474,6 +510,65 @@ fn conv_backward_weight(g: &Geom, x: &[f32], dy: &[f32]) -> Vec<f32> {
             .unwrap_or_else(|| vec![0f32; g.o * g.rows()])
     } else {
         images(x, dy, Parallelism::Rayon(threads))
+    };
+    // [o, kh, kw, c] -> [o, c, kh, kw]
+    let taps = g.kh * g.kw;
+    let mut dw = vec![0f32; acc.len()];
+    for (src, dst) in acc
+        .chunks_exact(g.rows())
+        .zip(dw.chunks_exact_mut(g.rows()))
+    {
+        for (tap, values) in src.chunks_exact(g.c).enumerate() {
+            for (ci, &v) in values.iter().enumerate() {
+                dst[ci * taps + tap] = v;
+            }
+        }
+    }
+    dw
+}
+
+/// Writes one image `x` `[c, h, w]` as the pixel-major matrix `[oh·ow, kh·kw·c]` whose row
+/// `(oy, ox)` holds `x[ci, oy + a - ph, ox + b - pw]` (zero outside the image) at column
+/// `(a, b, ci)`: the transpose of [`im2col`], with the kernel taps outermost.
+///
+/// The image is first transposed to `[h, w, c]` in `hwc`, so that each `(oy, ox, a)` is one
+/// contiguous run of `kw·c` values.
+fn im2col_t(g: &Geom, x: &[f32], hwc: &mut Vec<f32>, cols: &mut Vec<f32>) {
+    let (c, hw) = (g.c, g.h * g.w);
+    hwc.resize(g.in_len(), 0.0);
+    // In 16×16 tiles, whose destination lines stay in L1 (a plain loop missed on every store).
+    const TILE: usize = 16;
+    for j0 in (0..hw).step_by(TILE) {
+        let jn = TILE.min(hw - j0);
+        for c0 in (0..c).step_by(TILE) {
+            for ci in c0..(c0 + TILE).min(c) {
+                let src = &x[ci * hw + j0..][..jn];
+                for (j, &v) in src.iter().enumerate() {
+                    hwc[(j0 + j) * c + ci] = v;
+                }
+            }
+        }
+    }
+    cols.resize(g.pixels() * g.rows(), 0.0);
+    let (h, w, kw) = (g.h as isize, g.w as isize, g.kw as isize);
+    for (p, row) in cols.chunks_exact_mut(g.rows()).enumerate() {
+        let (oy, ox) = ((p / g.ow) as isize, (p % g.ow) as isize);
+        // Taps b whose source column ox + b - pw lies inside the image.
+        let b_lo = (g.pw - ox).clamp(0, kw);
+        let b_hi = (w + g.pw - ox).clamp(b_lo, kw);
+        let (lo, hi) = (b_lo as usize * c, b_hi as usize * c);
+        for (a, run) in row.chunks_exact_mut(g.kw * c).enumerate() {
+            let iy = oy + a as isize - g.ph;
+            if iy < 0 || iy >= h || lo == hi {
+                run.fill(0.0);
+                continue;
+            }
+            // Not empty, so ox + b_lo - pw >= 0.
+            let start = (iy * w + ox + b_lo - g.pw) as usize * c;
+            run[..lo].fill(0.0);
+            run[lo..hi].copy_from_slice(&hwc[start..start + hi - lo]);
+            run[hi..].fill(0.0);
+        }
     }
 }
 
