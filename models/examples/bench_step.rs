@@ -9,6 +9,8 @@ use candle_core::{DType, Device, Tensor};
 use realnvp_models::{FlowConfig, RealNvp, Result};
 
 fn main() -> Result<()> {
+    // SAFETY: first thing in main, before any other thread starts.
+    unsafe { realnvp_models::limit_candle_spinning() };
     realnvp_models::keep_freed_memory();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let preset = args.first().map(String::as_str).unwrap_or("fmnist-small");

@@ -14,9 +14,9 @@ mod config;
 mod error;
 mod flow;
 pub mod layers;
-mod memory;
 pub mod nets;
 pub mod onnx;
+mod process;
 pub mod testing;
 
 pub use config::{
@@ -25,7 +25,7 @@ pub use config::{
 };
 pub use error::{ModelError, Result};
 pub use flow::{RealNvp, is_trainable, standard_normal_log_prob, write_atomic};
-pub use memory::keep_freed_memory;
+pub use process::{keep_freed_memory, limit_candle_spinning};
 
 use candle_core::Tensor;
 use onnx::{Graph, LogDet, Value};

@@ -21,6 +21,8 @@ mod bench_util;
 use bench_util::{median_secs, peak_rss_mib};
 
 fn main() -> Result<()> {
+    // SAFETY: first thing in main, before any other thread starts.
+    unsafe { realnvp_models::limit_candle_spinning() };
     realnvp_models::keep_freed_memory();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let [engine, preset, batch, rest @ ..] = args.as_slice() else {

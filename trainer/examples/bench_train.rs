@@ -16,6 +16,8 @@ use realnvp_trainer::run::load_data;
 use realnvp_trainer::train::trainable;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    // SAFETY: first thing in main, before any other thread starts.
+    unsafe { realnvp_models::limit_candle_spinning() };
     realnvp_models::keep_freed_memory();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let preset = args.first().map_or("fmnist-small", String::as_str);

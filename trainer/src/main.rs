@@ -254,6 +254,9 @@ impl Observer for Progress {
 }
 
 fn main() -> Result<()> {
+    // candle's element-wise workers do not spin on the cores the convolutions use.
+    // SAFETY: first thing in main, before any other thread starts.
+    unsafe { realnvp_models::limit_candle_spinning() };
     // Freed activations stay in the heap: fewer page faults per training step.
     realnvp_models::keep_freed_memory();
     let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::hidden());

@@ -1,4 +1,6 @@
-//! Process-wide allocator tuning for training and benchmark binaries.
+//! Process-wide tuning for training and benchmark binaries: the allocator and candle's CPU
+//! worker threads. Both change process globals, which is why the library crates never call
+//! these themselves.
 
 /// Makes glibc's `malloc` keep freed memory for reuse instead of handing it back to the kernel.
 ///
@@ -25,5 +27,29 @@ pub fn keep_freed_memory() {
             libc::mallopt(libc::M_TRIM_THRESHOLD, libc::c_int::MAX);
             libc::mallopt(libc::M_TOP_PAD, TOP_PAD);
         }
+    }
+}
+
+/// The spin limit [`limit_candle_spinning`] sets unless the user chose one.
+const CANDLE_SPIN_LIMIT: &str = "50";
+
+/// Makes candle's CPU element-wise worker threads sleep soon after each parallel op instead of
+/// spinning for the next one.
+///
+/// candle 0.11 runs its element-wise ops on a pool of its own (`candle-bp-*` threads, beside
+/// rayon's), whose workers spin 25,000 times after every op before they park. Between two
+/// element-wise ops a training step mostly runs convolutions on rayon's threads, so with as many
+/// threads as cores the spinning worker takes a core from them: 8.5% of a step's CPU samples in
+/// `perf` at 2 threads, 3.3% with this limit (docs/benchmarks.md). Sets
+/// `CANDLE_BARRIER_POOL_SPIN_LIMIT` to 50 unless it is already set (an explicit choice wins).
+///
+/// # Safety
+/// It sets an environment variable, which is only sound while no other thread reads or writes
+/// the environment: call it first thing in `main`, before any thread (and any candle op) starts.
+pub unsafe fn limit_candle_spinning() {
+    const VAR: &str = "CANDLE_BARRIER_POOL_SPIN_LIMIT";
+    if std::env::var_os(VAR).is_none() {
+        // SAFETY: the caller guarantees no other thread touches the environment now.
+        unsafe { std::env::set_var(VAR, CANDLE_SPIN_LIMIT) };
     }
 }
