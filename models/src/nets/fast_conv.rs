@@ -2,9 +2,11 @@
 //! as a candle custom op whose gradients are custom ops of the same kind.
 //!
 //! candle 0.11.1's CPU convolutions run far below the machine's matmul peak, its input gradient
-//! (`conv_transpose2d`) worst of all. Here all three passes are one im2col and one gemm per
-//! image: the forward `y = W · im2col(x)`, the input gradient as a convolution of `dy` with the
-//! flipped, transposed kernel, and the weight gradient `dW = Σₙ dyₙ · im2col(xₙ)ᵀ`. Images are
+//! (`conv_transpose2d`) worst of all. Here all three passes are gemms over im2col-like copies of
+//! each image: the forward `y = Σₐ W_a · shifted(x)ₐ` (one gemm per kernel row over the `kw`
+//! column-shifted copies), the input gradient as the same convolution of `dy` with the flipped,
+//! transposed kernel, and the weight gradient `dW = Σₙ dyₙ · im2col(xₙ)ᵀ` with a pixel-major
+//! im2col. Every operand is laid out so that gemm reads it in place. Images are
 //! spread over rayon's threads, each gemm single-threaded, unless the batch is smaller than the
 //! thread count, in which case gemm itself goes parallel.
 
