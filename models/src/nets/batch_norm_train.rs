@@ -86,7 +86,13 @@ struct BatchNormTrainBackward {
 
 /// The per-channel affine `(a, b)` of the forward map, `y = x·a + b`, rounded as the per-channel
 /// ops round it (so the fused op and the unfused fallback agree to the last bit in f32).
-fn affine_coefficients(gamma: f32, beta: f32, mean: f32, var: f32, eps: f64) -> (f32, f32) {
+pub(super) fn affine_coefficients(
+    gamma: f32,
+    beta: f32,
+    mean: f32,
+    var: f32,
+    eps: f64,
+) -> (f32, f32) {
     let a = gamma / (var + eps as f32).sqrt();
     (a, beta - mean * a)
 }
@@ -172,57 +178,76 @@ impl CustomOp3 for BatchNormTrainBackward {
         {
             bail!("batch-norm-train backward: parameters must have {c} elements");
         }
-        // g: the output gradient through the ReLU.
-        let masked;
-        let g: &[f32] = match self.relu {
-            true => {
-                masked = relu_mask(dy, y);
-                &masked
-            }
-            false => dy,
-        };
-        // Σ g and Σ g·(x - mean) per plane, then per channel in batch order.
-        let partial = reduce_planes(n * c, s, |i| {
-            let mean = self.mean[i % c];
-            lanes(&g[i * s..][..s], &x[i * s..][..s], |g, x| {
-                [g, g * (x - mean)]
-            })
-        });
-        let count = (n * s) as f64;
-        let mut d_gamma = vec![0f32; c];
-        let mut d_beta = vec![0f32; c];
-        // dx = g·a + (x - mean)·q + r per channel (the closed form of the module docs).
-        let coef: Vec<(f32, f32, f32, f32)> = (0..c)
-            .map(|ch| {
-                let [sum_g, sum_gx] = sum_over_batch(&partial, n, c, ch);
-                let inv_std = 1.0 / (self.var[ch] as f64 + self.eps).sqrt();
-                let a = self.gamma[ch] as f64 * inv_std;
-                let sum_g_xhat = sum_gx * inv_std;
-                d_gamma[ch] = sum_g_xhat as f32;
-                d_beta[ch] = sum_g as f32;
-                let q = -a * inv_std * sum_g_xhat / count;
-                let r = -a * sum_g / count;
-                (a as f32, self.mean[ch], q as f32, r as f32)
-            })
-            .collect();
-        let mut out = collect_uninit_with_capacity(
-            x.len(),
-            x.len() + 2 * c,
-            s * min_planes(s),
-            |start, out| {
-                for (p, out) in out.chunks_mut(s).enumerate() {
-                    let first = start + p * s;
-                    let (a, mean, q, r) = coef[(first / s) % c];
-                    let (g, x) = (&g[first..][..out.len()], &x[first..][..out.len()]);
-                    for ((dx, &g), &x) in out.iter_mut().zip(g).zip(x) {
-                        dx.write(g * a + (x - mean) * q + r);
-                    }
-                }
-            },
+        let out = backward(
+            x,
+            y,
+            dy,
+            (n, c, s),
+            (&self.gamma, &self.mean, &self.var),
+            self.eps,
+            self.relu,
         );
-        out.extend_from_slice(&d_gamma);
-        out.extend_from_slice(&d_beta);
         let len = out.len();
         Ok((CpuStorage::F32(out), Shape::from(len)))
     }
+}
+
+/// The closed-form backward of the (ReLU-masked) training batch norm on `[n, c, s]` slices: `x`
+/// the input, `y` the output (for the ReLU mask), `dy` its gradient, `gamma`, `mean`, `var` `[c]`
+/// each. Returns `dx` followed by `dγ` and `dβ` (`c` each) in one buffer.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn backward(
+    x: &[f32],
+    y: &[f32],
+    dy: &[f32],
+    (n, c, s): (usize, usize, usize),
+    (gamma, mean, var): (&[f32], &[f32], &[f32]),
+    eps: f64,
+    relu: bool,
+) -> Vec<f32> {
+    // g: the output gradient through the ReLU.
+    let masked;
+    let g: &[f32] = match relu {
+        true => {
+            masked = relu_mask(dy, y);
+            &masked
+        }
+        false => dy,
+    };
+    // Σ g and Σ g·(x - mean) per plane, then per channel in batch order.
+    let partial = reduce_planes(n * c, s, |i| {
+        let m = mean[i % c];
+        lanes(&g[i * s..][..s], &x[i * s..][..s], |g, x| [g, g * (x - m)])
+    });
+    let count = (n * s) as f64;
+    let mut d_gamma = vec![0f32; c];
+    let mut d_beta = vec![0f32; c];
+    // dx = g·a + (x - mean)·q + r per channel (the closed form of the module docs).
+    let coef: Vec<(f32, f32, f32, f32)> = (0..c)
+        .map(|ch| {
+            let [sum_g, sum_gx] = sum_over_batch(&partial, n, c, ch);
+            let inv_std = 1.0 / (var[ch] as f64 + eps).sqrt();
+            let a = gamma[ch] as f64 * inv_std;
+            let sum_g_xhat = sum_gx * inv_std;
+            d_gamma[ch] = sum_g_xhat as f32;
+            d_beta[ch] = sum_g as f32;
+            let q = -a * inv_std * sum_g_xhat / count;
+            let r = -a * sum_g / count;
+            (a as f32, mean[ch], q as f32, r as f32)
+        })
+        .collect();
+    let mut out =
+        collect_uninit_with_capacity(x.len(), x.len() + 2 * c, s * min_planes(s), |start, out| {
+            for (p, out) in out.chunks_mut(s).enumerate() {
+                let first = start + p * s;
+                let (a, m, q, r) = coef[(first / s) % c];
+                let (g, x) = (&g[first..][..out.len()], &x[first..][..out.len()]);
+                for ((dx, &g), &x) in out.iter_mut().zip(g).zip(x) {
+                    dx.write(g * a + (x - m) * q + r);
+                }
+            }
+        });
+    out.extend_from_slice(&d_gamma);
+    out.extend_from_slice(&d_beta);
+    out
 }

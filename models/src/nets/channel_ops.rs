@@ -225,27 +225,8 @@ impl CustomOp1 for ChannelMoments {
     }
 
     fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout) -> Result<(CpuStorage, Shape)> {
-        let x = f32_slice(s1, l1)?;
         let (n, c, s) = planes(l1)?;
-        // Shifting by a sample of the channel keeps Σ(x-k)² free of cancellation.
-        let shift = &x[..c * s];
-        let partial = reduce_planes(n * c, s, |i| {
-            let k = shift[i % c * s];
-            let plane = &x[i * s..][..s];
-            lanes(plane, plane, |v, _| {
-                let d = v - k;
-                [d, d * d]
-            })
-        });
-        let count = (n * s) as f64;
-        let mut out = vec![0f32; 2 * c];
-        for ch in 0..c {
-            let [s1, s2] = sum_over_batch(&partial, n, c, ch);
-            let d = s1 / count;
-            let k = shift[ch * s] as f64;
-            out[ch] = (k + d) as f32;
-            out[c + ch] = (s2 / count - d * d).max(0.0) as f32;
-        }
+        let out = moments(f32_slice(s1, l1)?, n, c, s);
         Ok((CpuStorage::F32(out), Shape::from((2, c))))
     }
 
@@ -300,15 +281,8 @@ impl CustomOp1 for ChannelSums {
     }
 
     fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout) -> Result<(CpuStorage, Shape)> {
-        let dy = f32_slice(s1, l1)?;
         let (n, c, s) = planes(l1)?;
-        let partial = reduce_planes(n * c, s, |i| {
-            let dy = &dy[i * s..][..s];
-            lanes(dy, dy, |v, _| [v])
-        });
-        let out = (0..c)
-            .map(|ch| sum_over_batch(&partial, n, c, ch)[0] as f32)
-            .collect();
+        let out = sums(f32_slice(s1, l1)?, n, c, s);
         Ok((CpuStorage::F32(out), Shape::from(c)))
     }
 }
@@ -338,6 +312,42 @@ impl CustomOp2 for ChannelSums {
         }
         Ok((CpuStorage::F32(out), Shape::from((2, c))))
     }
+}
+
+/// Per-channel mean and biased variance of `x` `[n, c, s]`: `[mean; var]`, `2c` values.
+/// Accumulated in f64 blocks; shifting by a sample of the channel keeps `Σ(x-k)²` free of
+/// cancellation.
+pub(super) fn moments(x: &[f32], n: usize, c: usize, s: usize) -> Vec<f32> {
+    let shift = &x[..c * s];
+    let partial = reduce_planes(n * c, s, |i| {
+        let k = shift[i % c * s];
+        let plane = &x[i * s..][..s];
+        lanes(plane, plane, |v, _| {
+            let d = v - k;
+            [d, d * d]
+        })
+    });
+    let count = (n * s) as f64;
+    let mut out = vec![0f32; 2 * c];
+    for ch in 0..c {
+        let [s1, s2] = sum_over_batch(&partial, n, c, ch);
+        let d = s1 / count;
+        let k = shift[ch * s] as f64;
+        out[ch] = (k + d) as f32;
+        out[c + ch] = (s2 / count - d * d).max(0.0) as f32;
+    }
+    out
+}
+
+/// `Σ dy` per channel of `dy` `[n, c, s]`: `c` values.
+pub(super) fn sums(dy: &[f32], n: usize, c: usize, s: usize) -> Vec<f32> {
+    let partial = reduce_planes(n * c, s, |i| {
+        let dy = &dy[i * s..][..s];
+        lanes(dy, dy, |v, _| [v])
+    });
+    (0..c)
+        .map(|ch| sum_over_batch(&partial, n, c, ch)[0] as f32)
+        .collect()
 }
 
 /// `x·a[c] + b[c]` (then `max(·, 0)` when `relu`) for every element of the `S`-element planes of

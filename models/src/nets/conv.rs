@@ -56,6 +56,11 @@ impl WeightNormConv2d {
         Ok(self.v.broadcast_mul(&g.broadcast_div(&norm)?)?)
     }
 
+    /// The bias, `[O]`.
+    pub fn bias(&self) -> &Tensor {
+        &self.bias
+    }
+
     /// `[N, I, H, W] -> [N, O, H, W]`.
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
         // im2col + gemm on CPU f32, bias included: candle's own conv (and its backward) is ~5x

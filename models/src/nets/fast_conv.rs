@@ -173,31 +173,25 @@ impl CustomOp2 for BackwardInput {
         if wo != o {
             bail!("fast-conv2d backward: gradient has {o} channels, kernel {wo} outputs");
         }
-        // dx[i, y, x] = Σ_{o,a,b} dy[o, y + p - a, x + p - b] · w[o, i, a, b]: with a' = KH-1-a
-        // that is a correlation of dy with the flipped, transposed kernel, padded KH-1-p.
-        let mut wt = vec![0f32; c * o * kh * kw];
-        for (oc, wo) in w.chunks_exact(c * kh * kw).enumerate() {
-            for (ci, wi) in wo.chunks_exact(kh * kw).enumerate() {
-                for (a, wa) in wi.chunks_exact(kw).enumerate() {
-                    for (b, &v) in wa.iter().enumerate() {
-                        wt[((ci * o + oc) * kh + kh - 1 - a) * kw + kw - 1 - b] = v;
-                    }
-                }
-            }
-        }
-        let p = self.padding as isize;
         let g = Geom::new(
             n,
-            o,
-            oh,
-            ow,
             c,
+            // The forward's input size.
+            (oh + kh - 1).saturating_sub(2 * self.padding),
+            (ow + kw - 1).saturating_sub(2 * self.padding),
+            o,
             kh,
             kw,
-            (kh as isize - 1 - p, kw as isize - 1 - p),
+            (self.padding as isize, self.padding as isize),
         )?;
-        let dx = conv_forward(&g, dy, &wt, None);
-        Ok((CpuStorage::F32(dx), Shape::from((n, c, g.oh, g.ow))))
+        if (g.oh, g.ow) != (oh, ow) {
+            bail!(
+                "fast-conv2d backward: gradient {oh}×{ow} too small for padding {}",
+                self.padding
+            );
+        }
+        let dx = conv_backward_input(&g, dy, w)?;
+        Ok((CpuStorage::F32(dx), Shape::from((n, c, g.h, g.w))))
     }
 }
 
@@ -246,7 +240,7 @@ fn f32_slice<'a>(s: &'a CpuStorage, l: &Layout) -> Result<&'a [f32]> {
 /// One stride-1 correlation: `[n, c, h, w]` with an `[o, c, kh, kw]` kernel, padded by `ph` rows
 /// above and below and `pw` columns left and right (negative crops), giving `[n, o, oh, ow]`.
 #[derive(Clone, Copy, Debug)]
-struct Geom {
+pub(super) struct Geom {
     n: usize,
     c: usize,
     h: usize,
@@ -262,7 +256,7 @@ struct Geom {
 
 impl Geom {
     #[allow(clippy::too_many_arguments)]
-    fn new(
+    pub(super) fn new(
         n: usize,
         c: usize,
         h: usize,
@@ -415,7 +409,7 @@ fn zero_small(d: &mut [f32]) {
 /// kernel's row `a` then sees those copies `a` rows further on, a strided view gemm reads in
 /// place. So `kh` gemms `y += W_a [o, c·kw] · shifted(x)ₐ [c·kw, oh·ow]` replace one over a
 /// matrix `kh` times larger, whose writing cost as much as the gemm for 3×3 kernels.
-fn conv_forward(g: &Geom, x: &[f32], w: &[f32], bias: Option<&[f32]>) -> Vec<f32> {
+pub(super) fn conv_forward(g: &Geom, x: &[f32], w: &[f32], bias: Option<&[f32]>) -> Vec<f32> {
     // The column shifts: an im2col with the kernel's rows collapsed to one.
     let shifts = Geom {
         kh: 1,
@@ -498,6 +492,35 @@ fn conv_forward(g: &Geom, x: &[f32], w: &[f32], bias: Option<&[f32]>) -> Vec<f32
     y
 }
 
+/// The input gradient of the correlation `g`: `dy` `[n, o, oh, ow]` -> `dx` `[n, c, h, w]`.
+///
+/// `dx[i, y, x] = Σ_{o,a,b} dy[o, y + p - a, x + p - b] · w[o, i, a, b]`: with `a' = kh-1-a`
+/// that is a correlation of `dy` with the flipped, transposed kernel, padded `kh-1-p`.
+pub(super) fn conv_backward_input(g: &Geom, dy: &[f32], w: &[f32]) -> Result<Vec<f32>> {
+    let (o, c, kh, kw) = (g.o, g.c, g.kh, g.kw);
+    let mut wt = vec![0f32; c * o * kh * kw];
+    for (oc, wo) in w.chunks_exact(c * kh * kw).enumerate() {
+        for (ci, wi) in wo.chunks_exact(kh * kw).enumerate() {
+            for (a, wa) in wi.chunks_exact(kw).enumerate() {
+                for (b, &v) in wa.iter().enumerate() {
+                    wt[((ci * o + oc) * kh + kh - 1 - a) * kw + kw - 1 - b] = v;
+                }
+            }
+        }
+    }
+    let back = Geom::new(
+        g.n,
+        o,
+        g.oh,
+        g.ow,
+        c,
+        kh,
+        kw,
+        (kh as isize - 1 - g.ph, kw as isize - 1 - g.pw),
+    )?;
+    Ok(conv_forward(&back, dy, &wt, None))
+}
+
 /// `dW [o, c·kh·kw] = Σₙ dyₙ [o, oh·ow] · im2col(xₙ)ᵀ`: each thread sums its share of the
 /// batch into its own buffer, then the buffers are added.
 ///
@@ -506,7 +529,7 @@ fn conv_forward(g: &Geom, x: &[f32], w: &[f32], bias: Option<&[f32]>) -> Vec<f32
 /// step). The sum comes out in the `(a, b, ci)` column order of that matrix and is permuted to
 /// the kernel's `(ci, a, b)` at the end. (Writing only the `kw` column shifts, as the forward
 /// does, and one gemm per kernel row was slower here: the gemms get too narrow, `kw·c` rows.)
-fn conv_backward_weight(g: &Geom, x: &[f32], dy: &[f32]) -> Vec<f32> {
+pub(super) fn conv_backward_weight(g: &Geom, x: &[f32], dy: &[f32]) -> Vec<f32> {
     let images = |xs: &[f32], dys: &[f32], par: Parallelism| {
         let mut acc = vec![0f32; g.o * g.rows()];
         with_scratch(|[cols, hwc]| {

@@ -9,6 +9,7 @@ mod conv;
 mod fast_conv;
 mod mlp;
 mod norm;
+mod res_block_train;
 mod resnet;
 
 pub use batch_norm_train::batch_norm_train;
@@ -19,6 +20,7 @@ pub use fast_conv::{
 };
 pub use mlp::Mlp;
 pub use norm::{InstanceNorm, NetBatchNorm, Norm, RunningStats};
+pub use res_block_train::{ResBlockParams, res_block_train};
 pub use resnet::ResNet;
 
 use candle_core::Tensor;

@@ -105,6 +105,11 @@ impl NetBatchNorm {
         }
     }
 
+    /// `(γ, β, running statistics)`, for ops that fuse the training-mode norm.
+    pub(super) fn train_parts(&self) -> (&Tensor, &Tensor, &RunningStats) {
+        (&self.gamma, &self.beta, &self.stats)
+    }
+
     /// The eval-mode map as `x·a + c`: `a = γ/√(var+ε)`, `c = β - mean·a` with the running
     /// statistics, `[C]` each.
     fn frozen_affine(&self) -> Result<(Tensor, Tensor)> {

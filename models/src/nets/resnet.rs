@@ -3,10 +3,10 @@
 use candle_core::Tensor;
 use candle_nn::VarBuilder;
 
-use super::{Norm, WeightNormConv2d};
+use super::{NetBatchNorm, Norm, ResBlockParams, WeightNormConv2d, res_block_train};
 use crate::config::NetNorm;
 use crate::onnx::{Graph, Value};
-use crate::{Mode, Result};
+use crate::{Mode, ModelError, Result};
 
 /// A pre-activation residual block: `x + conv(relu(norm(conv(relu(norm(x))))))`.
 struct ResBlock {
@@ -27,9 +27,46 @@ impl ResBlock {
     }
 
     fn forward(&self, x: &Tensor, mode: Mode) -> Result<Tensor> {
+        if let (Mode::Train, Norm::Batch(norm1), Norm::Batch(norm2)) =
+            (mode, &self.norm1, &self.norm2)
+        {
+            return self.forward_train_fused(x, norm1, norm2);
+        }
         let h = self.conv1.forward(&self.norm1.forward_relu(x, mode)?)?;
         let h = self.conv2.forward(&self.norm2.forward_relu(&h, mode)?)?;
         Ok((x + h)?)
+    }
+
+    /// The training-mode forward with batch norms as one op ([`res_block_train`]), which also
+    /// moves both norms' running statistics.
+    fn forward_train_fused(
+        &self,
+        x: &Tensor,
+        norm1: &NetBatchNorm,
+        norm2: &NetBatchNorm,
+    ) -> Result<Tensor> {
+        let (gamma1, beta1, stats1) = norm1.train_parts();
+        let (gamma2, beta2, stats2) = norm2.train_parts();
+        let (w1, w2) = (self.conv1.weight()?, self.conv2.weight()?);
+        let params = ResBlockParams {
+            gamma1,
+            beta1,
+            w1: &w1,
+            b1: self.conv1.bias(),
+            gamma2,
+            beta2,
+            w2: &w2,
+            b2: self.conv2.bias(),
+        };
+        if stats1.eps() != stats2.eps() {
+            return Err(ModelError::InvalidConfig(
+                "the two batch norms of a residual block must share eps".into(),
+            ));
+        }
+        let (y, stats) = res_block_train(x, &params, stats1.eps())?;
+        stats1.update(&stats.get(0)?, &stats.get(1)?)?;
+        stats2.update(&stats.get(2)?, &stats.get(3)?)?;
+        Ok(y)
     }
 
     fn emit(&self, g: &mut Graph, x: &Value, hw: usize) -> Result<Value> {

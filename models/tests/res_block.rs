@@ -1,0 +1,109 @@
+//! The fused training-mode residual block (CPU f32) against the same block composed of separate
+//! ops in f64: output, batch statistics and the gradient of every input.
+
+mod common;
+
+use candle_core::{DType, Device, Tensor, Var};
+use realnvp_models::Result;
+use realnvp_models::nets::{ResBlockParams, res_block_train};
+
+/// `max |a - b| / max(1, max |b|)`, compared in f64.
+fn rel_err(a: &Tensor, b: &Tensor) -> Result<f64> {
+    assert_eq!(a.dims(), b.dims());
+    let (a, b) = (a.to_dtype(DType::F64)?, b.to_dtype(DType::F64)?);
+    let scale = b.abs()?.max_all()?.to_scalar::<f64>()?.max(1.0);
+    Ok(common::max_abs_diff(&a, &b)? / scale)
+}
+
+/// `[x, γ₁, β₁, w₁, b₁, γ₂, β₂, w₂, b₂]` for `x` `[n, c, h, w]` and `k×k` kernels, as variables
+/// of `dtype`; norm scales around 1, inputs off-centre so the statistics matter.
+fn inputs(n: usize, c: usize, (h, w): (usize, usize), k: usize, dtype: DType) -> Result<Vec<Var>> {
+    let kernel = [c, c, k, k];
+    let shapes: [(&[usize], f64, f64); 9] = [
+        (&[n, c, h, w], -1.0, 3.0),
+        (&[c], 0.5, 1.5),
+        (&[c], -0.5, 0.5),
+        (&kernel, -0.3, 0.3),
+        (&[c], -0.5, 0.5),
+        (&[c], 0.5, 1.5),
+        (&[c], -0.5, 0.5),
+        (&kernel, -0.3, 0.3),
+        (&[c], -0.5, 0.5),
+    ];
+    shapes
+        .iter()
+        .enumerate()
+        .map(|(i, &(shape, lo, hi))| {
+            let t = common::uniform(shape, lo, hi, 100 + i as u64)?.to_dtype(dtype)?;
+            Ok(Var::from_tensor(&t)?)
+        })
+        .collect()
+}
+
+/// `(y, stats, gradients of Σ y·r for every input)`.
+fn run(v: &[Var], r: &Tensor) -> Result<(Tensor, Tensor, Vec<Tensor>)> {
+    let t: Vec<&Tensor> = v.iter().map(|v| v.as_tensor()).collect();
+    let params = ResBlockParams {
+        gamma1: t[1],
+        beta1: t[2],
+        w1: t[3],
+        b1: t[4],
+        gamma2: t[5],
+        beta2: t[6],
+        w2: t[7],
+        b2: t[8],
+    };
+    let (y, stats) = res_block_train(t[0], &params, 1e-5)?;
+    let grads = (&y * r.to_dtype(y.dtype())?)?.sum_all()?.backward()?;
+    let grads = v
+        .iter()
+        .map(|v| grads.get(v).expect("every input gets a gradient").clone())
+        .collect();
+    Ok((y, stats, grads))
+}
+
+#[test]
+fn fused_block_matches_composed_ops() -> Result<()> {
+    let names = [
+        "x", "gamma1", "beta1", "w1", "b1", "gamma2", "beta2", "w2", "b2",
+    ];
+    // Batches below and above the thread count, odd sizes, 3×3 and 1×1 kernels.
+    for (n, c, hw, k) in [(1, 3, (5, 7), 3), (5, 8, (9, 6), 3), (4, 4, (6, 6), 1)] {
+        let fused = inputs(n, c, hw, k, DType::F32)?;
+        let plain = inputs(n, c, hw, k, DType::F64)?;
+        let r = common::uniform(&[n, c, hw.0, hw.1], -1.0, 1.0, 7)?;
+        let (y, stats, grads) = run(&fused, &r)?;
+        let (y64, stats64, grads64) = run(&plain, &r)?;
+        let case = format!("n {n} c {c} {hw:?} k {k}");
+        let err = rel_err(&y, &y64)?;
+        assert!(err < 1e-5, "{case}: output error {err:e}");
+        let err = rel_err(&stats, &stats64)?;
+        assert!(err < 1e-5, "{case}: statistics error {err:e}");
+        for ((name, g), g64) in names.iter().zip(&grads).zip(&grads64) {
+            let err = rel_err(g, g64)?;
+            assert!(err < 1e-4, "{case}: d{name} error {err:e}");
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn mismatched_parameters_are_an_error() -> Result<()> {
+    let v = inputs(2, 3, (4, 4), 3, DType::F32)?;
+    let t: Vec<&Tensor> = v.iter().map(|v| v.as_tensor()).collect();
+    let wrong = Tensor::zeros((3, 2, 3, 3), DType::F32, &Device::Cpu)?;
+    let params = ResBlockParams {
+        gamma1: t[1],
+        beta1: t[2],
+        w1: &wrong,
+        b1: t[4],
+        gamma2: t[5],
+        beta2: t[6],
+        w2: t[7],
+        b2: t[8],
+    };
+    let err =
+        res_block_train(t[0], &params, 1e-5).expect_err("a [3, 2, 3, 3] kernel for 3 channels");
+    assert!(err.to_string().contains("w1 must be [3, 3, 3, 3]"), "{err}");
+    Ok(())
+}
