@@ -301,7 +301,7 @@ impl CustomOp3 for ResBlockTrainBackward<'_> {
         let dw1 = conv_backward_weight(&g, h1, dc1);
         let db1 = sums(dc1, n, c, s);
         let mut out =
-            batch_norm_backward(x, &h1, &dh1, shape, (p.gamma1, mean1, var1), self.eps, true);
+            batch_norm_backward(x, h1, &dh1, shape, (p.gamma1, mean1, var1), self.eps, true);
         drop(dh1);
 
         // dx = dy (the identity path) + the block's; then the parameters in packing order.
