@@ -195,6 +195,14 @@ fn norm_relu(
     affine_planes(x, c, s, &a, &b, true)
 }
 
+/// `dst += src` elementwise, in parallel (the skip connection, each way).
+fn add_assign(dst: &mut [f32], src: &[f32]) {
+    const CHUNK: usize = 1 << 15;
+    dst.par_chunks_mut(CHUNK)
+        .zip(src.par_chunks(CHUNK))
+        .for_each(|(d, s)| d.iter_mut().zip(s).for_each(|(d, s)| *d += s));
+}
+
 impl CustomOp2 for ResBlockTrain {
     fn name(&self) -> &'static str {
         "res-block-train"
@@ -218,10 +226,7 @@ impl CustomOp2 for ResBlockTrain {
         let (mean2, var2) = stats2.split_at(c);
         let h2 = norm_relu(&c1, (c, s), (p.gamma2, p.beta2), (mean2, var2), self.eps);
         let mut y = conv_forward(&g, &h2, p.w2, Some(p.b2));
-        const CHUNK: usize = 1 << 15;
-        y.par_chunks_mut(CHUNK)
-            .zip(x.par_chunks(CHUNK))
-            .for_each(|(y, x)| y.iter_mut().zip(x).for_each(|(y, x)| *y += x));
+        add_assign(&mut y, x);
         let stats = [stats1, stats2].concat();
         match self.saved.lock() {
             Ok(mut saved) => *saved = Some(Saved { h1, c1, h2, stats }),
@@ -305,11 +310,7 @@ impl CustomOp3 for ResBlockTrainBackward<'_> {
         drop(dh1);
 
         // dx = dy (the identity path) + the block's; then the parameters in packing order.
-        const CHUNK: usize = 1 << 15;
-        out[..x.len()]
-            .par_chunks_mut(CHUNK)
-            .zip(dy.par_chunks(CHUNK))
-            .for_each(|(dx, dy)| dx.iter_mut().zip(dy).for_each(|(dx, dy)| *dx += dy));
+        add_assign(&mut out[..x.len()], dy);
         out.reserve(packed.len() - 2 * c);
         out.extend_from_slice(&dw1);
         out.extend_from_slice(&db1);
