@@ -417,15 +417,16 @@ pub(super) fn conv_forward(g: &Geom, x: &[f32], w: &[f32], bias: Option<&[f32]>)
         ..*g
     };
     let k = shifts.rows();
-    // Each kernel row's taps `[c·kw, o]`, column-major: with o a multiple of the SIMD width,
-    // gemm then reads them in place instead of packing them again for every image (≈ 5% of a
-    // training step).
+    // Each kernel row's taps `[o, c·kw]`, row-major: gemm (which computes `yᵀ = shiftedᵀ · Wₐᵀ`)
+    // then reads them in place as a right-hand side with unit stride along the inner dimension;
+    // with `o` contiguous instead it repacked them on every call (≈ 2.5% of a training step in
+    // `perf`; 64→64 channels at 14×14 ≈ 8% faster alone).
     let mut w_rows = vec![0f32; w.len()];
     for (oc, w_o) in w.chunks_exact(g.rows()).enumerate() {
         for (ci, w_oc) in w_o.chunks_exact(g.kh * g.kw).enumerate() {
             for (a, w_oca) in w_oc.chunks_exact(g.kw).enumerate() {
                 for (b, &v) in w_oca.iter().enumerate() {
-                    w_rows[(a * k + ci * g.kw + b) * g.o + oc] = v;
+                    w_rows[(a * g.o + oc) * k + ci * g.kw + b] = v;
                 }
             }
         }
@@ -459,7 +460,7 @@ pub(super) fn conv_forward(g: &Geom, x: &[f32], w: &[f32], bias: Option<&[f32]>)
             }
         }
         for a in 0..g.kh {
-            let lhs = MatRef::row_major(&w_rows[a * k * g.o..][..k * g.o], k, g.o).transposed();
+            let lhs = MatRef::row_major(&w_rows[a * k * g.o..][..k * g.o], g.o, k);
             let rhs = MatRef {
                 data: &rhs[a * g.ow..],
                 rows: k,
@@ -638,16 +639,6 @@ impl<'a> MatRef<'a> {
             cols,
             rs: cols,
             cs: 1,
-        }
-    }
-
-    fn transposed(self) -> Self {
-        Self {
-            rows: self.cols,
-            cols: self.rows,
-            rs: self.cs,
-            cs: self.rs,
-            ..self
         }
     }
 
