@@ -53,7 +53,8 @@ fn run(v: &[Var], r: &Tensor) -> Result<(Tensor, Tensor, Vec<Tensor>)> {
         w2: t[7],
         b2: t[8],
     };
-    let (y, stats) = res_block_train(t[0], &params, 1e-5)?;
+    // Different eps per norm, so that swapping them shows.
+    let (y, stats) = res_block_train(t[0], &params, (1e-5, 0.3))?;
     let grads = (&y * r.to_dtype(y.dtype())?)?.sum_all()?.backward()?;
     let grads = v
         .iter()
@@ -102,8 +103,8 @@ fn mismatched_parameters_are_an_error() -> Result<()> {
         w2: t[7],
         b2: t[8],
     };
-    let err =
-        res_block_train(t[0], &params, 1e-5).expect_err("a [3, 2, 3, 3] kernel for 3 channels");
+    let err = res_block_train(t[0], &params, (1e-5, 1e-5))
+        .expect_err("a [3, 2, 3, 3] kernel for 3 channels");
     assert!(err.to_string().contains("w1 must be [3, 3, 3, 3]"), "{err}");
     Ok(())
 }

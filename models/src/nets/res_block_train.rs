@@ -40,12 +40,17 @@ pub struct ResBlockParams<'a> {
 }
 
 /// `x + conv₂(relu(bn₂(conv₁(relu(bn₁(x))))))` with both norms in training mode (batch mean and
-/// biased variance, `eps` added): `x` `[N, C, H, W]` -> `(y [N, C, H, W], stats [4, C])`, the
-/// statistics `[mean₁; var₁; mean₂; var₂]` detached (for running averages).
+/// biased variance, plus `eps.0` and `eps.1` respectively): `x` `[N, C, H, W]` ->
+/// `(y [N, C, H, W], stats [4, C])`, the statistics `[mean₁; var₁; mean₂; var₂]` detached (for
+/// running averages).
 ///
 /// Differentiable in `x` and every parameter. CPU f32 runs the fused op; anything else the
 /// same composition of [`batch_norm_train`] and [`fast_conv2d_bias`].
-pub fn res_block_train(x: &Tensor, p: &ResBlockParams, eps: f64) -> Result<(Tensor, Tensor)> {
+pub fn res_block_train(
+    x: &Tensor,
+    p: &ResBlockParams,
+    eps: (f64, f64),
+) -> Result<(Tensor, Tensor)> {
     let (_, c, _, _) = x.dims4()?;
     let k = p.w1.dim(2)?;
     for (name, t, dims) in [
@@ -72,9 +77,9 @@ pub fn res_block_train(x: &Tensor, p: &ResBlockParams, eps: f64) -> Result<(Tens
         x, p.gamma1, p.beta1, p.w1, p.b1, p.gamma2, p.beta2, p.w2, p.b2,
     ];
     if !all.iter().all(|t| is_fast(t)) {
-        let (h, mean1, var1) = batch_norm_train(x, p.gamma1, p.beta1, eps, true)?;
+        let (h, mean1, var1) = batch_norm_train(x, p.gamma1, p.beta1, eps.0, true)?;
         let h = fast_conv2d_bias(&h, p.w1, p.b1, k / 2)?;
-        let (h, mean2, var2) = batch_norm_train(&h, p.gamma2, p.beta2, eps, true)?;
+        let (h, mean2, var2) = batch_norm_train(&h, p.gamma2, p.beta2, eps.1, true)?;
         let h = fast_conv2d_bias(&h, p.w2, p.b2, k / 2)?;
         return Ok(((x + h)?, Tensor::stack(&[mean1, var1, mean2, var2], 0)?));
     }
@@ -121,14 +126,15 @@ struct Saved {
 /// `(x, packed parameters) -> y`.
 struct ResBlockTrain {
     k: usize,
-    eps: f64,
+    /// The two norms' `eps`.
+    eps: (f64, f64),
     saved: Arc<Mutex<Option<Saved>>>,
 }
 
 /// `(x, packed parameters, dy) -> [dx (flattened); d(packed parameters)]`, without backward.
 struct ResBlockTrainBackward<'a> {
     k: usize,
-    eps: f64,
+    eps: (f64, f64),
     saved: &'a Saved,
 }
 
@@ -220,11 +226,11 @@ impl CustomOp2 for ResBlockTrain {
         let p = Parts::split(packed, c, self.k)?;
         let stats1 = moments(x, n, c, s);
         let (mean1, var1) = stats1.split_at(c);
-        let h1 = norm_relu(x, (c, s), (p.gamma1, p.beta1), (mean1, var1), self.eps);
+        let h1 = norm_relu(x, (c, s), (p.gamma1, p.beta1), (mean1, var1), self.eps.0);
         let c1 = conv_forward(&g, &h1, p.w1, Some(p.b1));
         let stats2 = moments(&c1, n, c, s);
         let (mean2, var2) = stats2.split_at(c);
-        let h2 = norm_relu(&c1, (c, s), (p.gamma2, p.beta2), (mean2, var2), self.eps);
+        let h2 = norm_relu(&c1, (c, s), (p.gamma2, p.beta2), (mean2, var2), self.eps.1);
         let mut y = conv_forward(&g, &h2, p.w2, Some(p.b2));
         add_assign(&mut y, x);
         let stats = [stats1, stats2].concat();
@@ -297,7 +303,15 @@ impl CustomOp3 for ResBlockTrainBackward<'_> {
         let dh2 = conv_backward_input(&g, dy, p.w2)?;
         let dw2 = conv_backward_weight(&g, h2, dy);
         let db2 = sums(dy, n, c, s);
-        let bn2 = batch_norm_backward(c1, h2, &dh2, shape, (p.gamma2, mean2, var2), self.eps, true);
+        let bn2 = batch_norm_backward(
+            c1,
+            h2,
+            &dh2,
+            shape,
+            (p.gamma2, mean2, var2),
+            self.eps.1,
+            true,
+        );
         drop(dh2);
         let (dc1, d_gamma_beta2) = bn2.split_at(x.len());
 
@@ -305,8 +319,15 @@ impl CustomOp3 for ResBlockTrainBackward<'_> {
         let dh1 = conv_backward_input(&g, dc1, p.w1)?;
         let dw1 = conv_backward_weight(&g, h1, dc1);
         let db1 = sums(dc1, n, c, s);
-        let mut out =
-            batch_norm_backward(x, h1, &dh1, shape, (p.gamma1, mean1, var1), self.eps, true);
+        let mut out = batch_norm_backward(
+            x,
+            h1,
+            &dh1,
+            shape,
+            (p.gamma1, mean1, var1),
+            self.eps.0,
+            true,
+        );
         drop(dh1);
 
         // dx = dy (the identity path) + the block's; then the parameters in packing order.

@@ -6,7 +6,7 @@ use candle_nn::VarBuilder;
 use super::{NetBatchNorm, Norm, ResBlockParams, WeightNormConv2d, res_block_train};
 use crate::config::NetNorm;
 use crate::onnx::{Graph, Value};
-use crate::{Mode, ModelError, Result};
+use crate::{Mode, Result};
 
 /// A pre-activation residual block: `x + conv(relu(norm(conv(relu(norm(x))))))`.
 struct ResBlock {
@@ -58,12 +58,7 @@ impl ResBlock {
             w2: &w2,
             b2: self.conv2.bias(),
         };
-        if stats1.eps() != stats2.eps() {
-            return Err(ModelError::InvalidConfig(
-                "the two batch norms of a residual block must share eps".into(),
-            ));
-        }
-        let (y, stats) = res_block_train(x, &params, stats1.eps())?;
+        let (y, stats) = res_block_train(x, &params, (stats1.eps(), stats2.eps()))?;
         stats1.update(&stats.get(0)?, &stats.get(1)?)?;
         stats2.update(&stats.get(2)?, &stats.get(3)?)?;
         Ok(y)
