@@ -5,8 +5,9 @@
 //! op input, accumulates the gradient into a zero-filled buffer with an add: a dozen extra passes
 //! over `[N, C, H, W]` activations per block, ≈ 6% of a training step in `perf`. Here the whole
 //! block is one graph node over `x` and its parameters packed into one vector: the forward keeps
-//! what the backward needs (both convolutions' inputs and `conv₁`'s output), and the backward runs the convolution and batch-norm gradients of the other modules' slice
-//! functions back to back.
+//! what the backward needs (both convolutions' inputs and `conv₁`'s output), and the backward
+//! runs the convolution and batch-norm gradients of the other modules' slice functions back to
+//! back.
 
 use std::sync::{Arc, Mutex};
 
