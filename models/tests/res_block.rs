@@ -108,3 +108,58 @@ fn mismatched_parameters_are_an_error() -> Result<()> {
     assert!(err.to_string().contains("w1 must be [3, 3, 3, 3]"), "{err}");
     Ok(())
 }
+
+/// The running statistics a training forward of a ResNet leaves in each block's two norms, against
+/// the same layers run one by one through the separate (unfused) norm ops.
+#[test]
+fn resnet_training_moves_each_norms_running_statistics() -> Result<()> {
+    use candle_nn::{VarBuilder, VarMap};
+    use realnvp_models::nets::{Norm, ResNet, WeightNormConv2d};
+    use realnvp_models::{Mode, NetNorm, testing};
+
+    let dev = Device::Cpu;
+    let (c, hw, width) = (2, (6, 5), 8);
+    let fused_map = VarMap::new();
+    let net = ResNet::new(
+        c,
+        hw,
+        width,
+        1,
+        NetNorm::Batch,
+        VarBuilder::from_varmap(&fused_map, DType::F32, &dev),
+    )?;
+    testing::randomize(&fused_map, 3)?;
+
+    // The first block's layers alone, on a second VarMap holding the same values.
+    let plain_map = VarMap::new();
+    let vb = VarBuilder::from_varmap(&plain_map, DType::F32, &dev);
+    let in_conv = WeightNormConv2d::new(c, width, 3, false, vb.pp("in_conv"))?;
+    let block = vb.pp("block0");
+    let norm1 = Norm::new(NetNorm::Batch, width, block.pp("norm1"))?;
+    let conv1 = WeightNormConv2d::new(width, width, 3, false, block.pp("conv1"))?;
+    let norm2 = Norm::new(NetNorm::Batch, width, block.pp("norm2"))?;
+    {
+        let fused = fused_map.data().lock().expect("varmap lock");
+        for (name, var) in plain_map.data().lock().expect("varmap lock").iter() {
+            var.set(fused[name].as_tensor())?;
+        }
+    }
+
+    let x = common::uniform(&[4, c, hw.0, hw.1], -1.0, 2.0, 11)?.to_dtype(DType::F32)?;
+    net.forward(&x, Mode::Train)?;
+    let h = norm1.forward_relu(&in_conv.forward(&x)?, Mode::Train)?;
+    norm2.forward_relu(&conv1.forward(&h)?, Mode::Train)?;
+
+    let fused = fused_map.data().lock().expect("varmap lock");
+    for norm in ["norm1", "norm2"] {
+        for stat in ["running_mean", "running_var"] {
+            let name = format!("block0.{norm}.{stat}");
+            let plain = plain_map.data().lock().expect("varmap lock")[&name]
+                .as_tensor()
+                .clone();
+            let err = rel_err(fused[&name].as_tensor(), &plain)?;
+            assert!(err < 1e-5, "{name}: error {err:e}");
+        }
+    }
+    Ok(())
+}

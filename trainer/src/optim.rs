@@ -98,22 +98,7 @@ impl Adam {
     /// PyTorch does for parameters whose `.grad` is `None`.
     pub fn step(&mut self, grads: &GradStore) -> Result<()> {
         self.t += 1;
-        let AdamConfig {
-            lr,
-            beta1,
-            beta2,
-            eps,
-        } = self.config;
-        let t = self.t as i32;
-        let bc1 = 1.0 - beta1.powi(t);
-        let bc2 = 1.0 - beta2.powi(t);
-        let hyper = Hyper {
-            beta1,
-            beta2,
-            step_size: lr / bc1,
-            inv_bc2: 1.0 / bc2,
-            eps,
-        };
+        let hyper = Hyper::at_step(&self.config, self.t as i32);
         for (i, (_, p)) in self.params.iter().enumerate() {
             let Some(g) = grads.get(p.as_tensor()) else {
                 continue;
@@ -194,6 +179,17 @@ struct Hyper {
 }
 
 impl Hyper {
+    /// The constants of step `t` (counted from 1).
+    fn at_step(config: &AdamConfig, t: i32) -> Self {
+        Self {
+            beta1: config.beta1,
+            beta2: config.beta2,
+            step_size: config.lr / (1.0 - config.beta1.powi(t)),
+            inv_bc2: 1.0 / (1.0 - config.beta2.powi(t)),
+            eps: config.eps,
+        }
+    }
+
     /// The update with candle ops (any device or dtype); returns the new moments, detached.
     fn update(&self, p: &Var, g: &Tensor, m: &Tensor, v: &Tensor) -> Result<(Tensor, Tensor)> {
         let m = ((m * self.beta1)? + (g * (1.0 - self.beta1))?)?;
@@ -297,15 +293,7 @@ mod tests {
         };
         // v small against g² (as early in training), so the new term decides its rounding.
         let (g, m, v) = (rand(1)?, rand(2)?, (rand(3)?.abs()? * 1e-4)?);
-        let c = AdamConfig::with_lr(3e-3);
-        let t = 7;
-        let hyper = Hyper {
-            beta1: c.beta1,
-            beta2: c.beta2,
-            step_size: c.lr / (1.0 - c.beta1.powi(t)),
-            inv_bc2: 1.0 / (1.0 - c.beta2.powi(t)),
-            eps: c.eps,
-        };
+        let hyper = Hyper::at_step(&AdamConfig::with_lr(3e-3), 7);
         let (p_fused, p_plain) = (Var::from_tensor(&rand(4)?)?, Var::from_tensor(&rand(4)?)?);
         let fused = hyper.update_cpu_f32(&p_fused, &g, &m, &v)?;
         let plain = hyper.update(&p_plain, &g, &m, &v)?;

@@ -116,10 +116,9 @@ impl CustomOp3 for BatchNormTrain {
         if gb.len() != 2 * c || stats.len() != 2 * c {
             bail!("batch-norm-train: parameters and statistics must be [2, {c}]");
         }
-        let (a, b): (Vec<f32>, Vec<f32>) = (0..c)
-            .map(|ch| affine_coefficients(gb[ch], gb[c + ch], stats[ch], stats[c + ch], self.eps))
-            .unzip();
-        let y = affine_planes(x, c, s, &a, &b, self.relu);
+        let (gamma, beta) = gb.split_at(c);
+        let (mean, var) = stats.split_at(c);
+        let y = forward(x, (c, s), (gamma, beta), (mean, var), self.eps, self.relu);
         Ok((CpuStorage::F32(y), l1.shape().clone()))
     }
 
@@ -190,6 +189,22 @@ impl CustomOp3 for BatchNormTrainBackward {
         let len = out.len();
         Ok((CpuStorage::F32(out), Shape::from(len)))
     }
+}
+
+/// The forward map on `[n, c, s]` slices: `x·a + b` per channel (then the ReLU when `relu`) with
+/// the batch norm's coefficients for these statistics, `gamma`, `beta`, `mean`, `var` `[c]` each.
+pub(super) fn forward(
+    x: &[f32],
+    (c, s): (usize, usize),
+    (gamma, beta): (&[f32], &[f32]),
+    (mean, var): (&[f32], &[f32]),
+    eps: f64,
+    relu: bool,
+) -> Vec<f32> {
+    let (a, b): (Vec<f32>, Vec<f32>) = (0..c)
+        .map(|ch| affine_coefficients(gamma[ch], beta[ch], mean[ch], var[ch], eps))
+        .unzip();
+    affine_planes(x, c, s, &a, &b, relu)
 }
 
 /// The closed-form backward of the (ReLU-masked) training batch norm on `[n, c, s]` slices: `x`

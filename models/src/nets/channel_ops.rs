@@ -5,9 +5,9 @@
 //! `[1, C, 1, 1]` operand runs such a reduction in its backward pass. Normalization layers and
 //! conv biases are nothing but per-channel affine maps and per-channel moments, so these two ops
 //! do them (and their gradients) in contiguous loops over `(n, c)` planes, spread over rayon's
-//! threads, with f64 accumulators. Gradients are exact to first order. Any dtype but f32, or any
-//! device but the CPU, falls back to the equivalent plain candle ops, so f64 tests and GPU builds
-//! keep working.
+//! threads, summing in short f32 blocks folded into f64. Gradients are exact to first order. Any
+//! dtype but f32, or any device but the CPU, falls back to the equivalent plain candle ops, so
+//! f64 tests and GPU builds keep working.
 //!
 //! Every reduction sums per plane, then over the batch in a fixed order, so results do not
 //! depend on how rayon schedules the planes (resumed training stays bit-exact).
@@ -377,14 +377,15 @@ pub(super) fn relu_mask(dy: &[f32], y: &[f32]) -> Vec<f32> {
     })
 }
 
-/// The contiguous f32 data of a custom op argument.
+/// The contiguous f32 data of a custom op argument (this module's ops and the other fused ops of
+/// the s/t networks).
 pub(super) fn f32_slice<'a>(s: &'a CpuStorage, l: &Layout) -> Result<&'a [f32]> {
     let CpuStorage::F32(data) = s else {
-        bail!("channel ops: only f32, got {:?}", s.dtype());
+        bail!("custom op: only f32, got {:?}", s.dtype());
     };
     match l.contiguous_offsets() {
         Some((start, end)) => Ok(&data[start..end]),
-        None => bail!("channel ops: arguments must be contiguous"),
+        None => bail!("custom op: arguments must be contiguous"),
     }
 }
 

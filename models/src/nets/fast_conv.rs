@@ -10,12 +10,11 @@
 //! spread over rayon's threads, each gemm single-threaded, unless the batch is smaller than the
 //! thread count, in which case gemm itself goes parallel.
 
-use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp2, CustomOp3, DType, Layout, Result, Shape, Tensor, bail};
 use gemm::Parallelism;
 use rayon::prelude::*;
 
-use super::channel_ops::channel_sums;
+use super::channel_ops::{channel_sums, f32_slice};
 
 /// `conv2d(x, w)` with stride 1, dilation 1, one group and `padding` zeros on every side:
 /// `x` `[N, I, H, W]`, `w` `[O, I, KH, KW]` -> `[N, O, H + 2p - KH + 1, W + 2p - KW + 1]`
@@ -223,17 +222,6 @@ impl CustomOp2 for BackwardWeight {
         let g = Geom::new(n, c, h, wd, o, kh as usize, kw as usize, (p, p))?;
         let dw = conv_backward_weight(&g, x, dy);
         Ok((CpuStorage::F32(dw), Shape::from((o, c, g.kh, g.kw))))
-    }
-}
-
-/// The contiguous f32 data of a custom op argument.
-fn f32_slice<'a>(s: &'a CpuStorage, l: &Layout) -> Result<&'a [f32]> {
-    let CpuStorage::F32(data) = s else {
-        bail!("fast-conv2d: only f32, got {:?}", s.dtype());
-    };
-    match l.contiguous_offsets() {
-        Some((start, end)) => Ok(&data[start..end]),
-        None => bail!("fast-conv2d: arguments must be contiguous"),
     }
 }
 

@@ -14,8 +14,8 @@ use std::sync::{Arc, Mutex};
 use candle_core::{CpuStorage, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor, bail};
 use rayon::prelude::*;
 
-use super::batch_norm_train::{affine_coefficients, backward as batch_norm_backward};
-use super::channel_ops::{affine_planes, f32_slice, is_fast, moments, sums};
+use super::batch_norm_train::{backward as batch_norm_backward, forward as batch_norm_forward};
+use super::channel_ops::{f32_slice, is_fast, moments, sums};
 use super::fast_conv::{Geom, conv_backward_input, conv_backward_weight, conv_forward};
 use super::{batch_norm_train, fast_conv2d_bias};
 
@@ -188,20 +188,6 @@ fn geometry(l: &Layout, k: usize) -> Result<((usize, usize, usize), Geom)> {
     Ok(((n, c, h * w), Geom::new(n, c, h, w, c, k, k, (p, p))?))
 }
 
-/// `relu(x·a + b)` per channel with the batch norm's coefficients for these statistics.
-fn norm_relu(
-    x: &[f32],
-    (c, s): (usize, usize),
-    (gamma, beta): (&[f32], &[f32]),
-    (mean, var): (&[f32], &[f32]),
-    eps: f64,
-) -> Vec<f32> {
-    let (a, b): (Vec<f32>, Vec<f32>) = (0..c)
-        .map(|ch| affine_coefficients(gamma[ch], beta[ch], mean[ch], var[ch], eps))
-        .unzip();
-    affine_planes(x, c, s, &a, &b, true)
-}
-
 /// `dst += src` elementwise, in parallel (the skip connection, each way).
 fn add_assign(dst: &mut [f32], src: &[f32]) {
     const CHUNK: usize = 1 << 15;
@@ -227,11 +213,25 @@ impl CustomOp2 for ResBlockTrain {
         let p = Parts::split(packed, c, self.k)?;
         let stats1 = moments(x, n, c, s);
         let (mean1, var1) = stats1.split_at(c);
-        let h1 = norm_relu(x, (c, s), (p.gamma1, p.beta1), (mean1, var1), self.eps.0);
+        let h1 = batch_norm_forward(
+            x,
+            (c, s),
+            (p.gamma1, p.beta1),
+            (mean1, var1),
+            self.eps.0,
+            true,
+        );
         let c1 = conv_forward(&g, &h1, p.w1, Some(p.b1));
         let stats2 = moments(&c1, n, c, s);
         let (mean2, var2) = stats2.split_at(c);
-        let h2 = norm_relu(&c1, (c, s), (p.gamma2, p.beta2), (mean2, var2), self.eps.1);
+        let h2 = batch_norm_forward(
+            &c1,
+            (c, s),
+            (p.gamma2, p.beta2),
+            (mean2, var2),
+            self.eps.1,
+            true,
+        );
         let mut y = conv_forward(&g, &h2, p.w2, Some(p.b2));
         add_assign(&mut y, x);
         let stats = [stats1, stats2].concat();
