@@ -9,6 +9,20 @@ pub enum ModelError {
     /// The config describes a model that cannot be built; the message says which field and why.
     #[error("invalid model config: {0}")]
     InvalidConfig(String),
+    /// The config (of a checkpoint or saved model) was written for another model layout, in
+    /// which the same weights form a different model.
+    #[error(
+        "model layout {found} is not the layout {supported} this version builds: layout 1 models \
+         (written before the factor-out fix) transform the wrong half of the channels before each \
+         factor-out and score u8 images up to a bit/dim too high; their weights do not fit layout \
+         {supported}. Train the model again with this version (and export it again)"
+    )]
+    LayoutVersion {
+        /// The `layout` field of the config.
+        found: u32,
+        /// [`crate::MODEL_LAYOUT`].
+        supported: u32,
+    },
     /// The input does not have the shape the model was configured for.
     #[error("input shape {got:?} does not match the model's data shape {expected} (batch first)")]
     InputShape {

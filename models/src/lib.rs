@@ -20,8 +20,8 @@ mod process;
 pub mod testing;
 
 pub use config::{
-    Architecture, BatchNormConfig, DataShape, FlowConfig, MlpConfig, MultiScaleConfig, NetNorm,
-    PRESETS, Preprocessing,
+    Architecture, BatchNormConfig, DataShape, FlowConfig, MODEL_LAYOUT, MlpConfig,
+    MultiScaleConfig, NetNorm, PRESETS, Preprocessing,
 };
 pub use error::{ModelError, Result};
 pub use flow::{RealNvp, is_trainable, standard_normal_log_prob, write_atomic};

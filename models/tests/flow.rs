@@ -318,3 +318,86 @@ fn unknown_preset_and_bad_config_are_rejected() {
     };
     assert!(c.validate().is_err());
 }
+
+/// Before each factor-out (the first half of the channels leaves), the last channel coupling
+/// keeps the half that goes on and transforms the half that leaves. The other way round
+/// (layout 1) trained into densities with a hole at flat backgrounds (docs/model.md). Read
+/// from the emitted graph, whose `keep` initializers are the couplings' masks.
+#[test]
+fn last_channel_coupling_transforms_the_half_that_leaves() -> Result<()> {
+    for config in [
+        FlowConfig::preset("tiny")?,
+        small_image_config((2, 8, 8), 3, NetNorm::Batch),
+    ] {
+        let (model, _varmap) = RealNvp::init(&config, DType::F32, &Device::Cpu)?;
+        let graph = model.forward_onnx(&[])?.graph.expect("graph");
+        let mut checked = 0;
+        for scope in ["flow.", "flow.next.", "flow.next.next."] {
+            // The masks of this scale's channel couplings, in coupling order.
+            let mut masks: Vec<(usize, Vec<f32>)> = graph
+                .initializer
+                .iter()
+                .filter_map(|t| {
+                    let rest = t.name.strip_prefix(scope)?.strip_prefix("channel")?;
+                    let (index, tail) = rest.split_once('.')?;
+                    if !tail.starts_with("keep") {
+                        return None;
+                    }
+                    Some((index.parse().ok()?, t.float_data.clone()))
+                })
+                .collect();
+            let Some((_, last)) = masks.iter().max_by_key(|(i, _)| *i).cloned() else {
+                continue;
+            };
+            masks.sort_by_key(|(i, _)| *i);
+            let half = last.len() / 2;
+            assert!(
+                last[..half].iter().all(|&b| b == 0.0) && last[half..].iter().all(|&b| b == 1.0),
+                "{scope}: the last channel coupling keeps {last:?}; it must keep the second half (the one that goes on)"
+            );
+            // The couplings before it alternate.
+            for pair in masks.windows(2) {
+                assert_ne!(
+                    pair[0].1, pair[1].1,
+                    "{scope}: consecutive couplings keep the same half"
+                );
+            }
+            checked += 1;
+        }
+        let scales = match &config.architecture {
+            Architecture::MultiScale(ms) => ms.num_scales,
+            Architecture::Mlp(_) => unreachable!(),
+        };
+        assert_eq!(checked, scales - 1, "one factor-out per scale but the last");
+    }
+    Ok(())
+}
+
+/// A config of another model layout (or one written before the field existed, layout 1) is
+/// refused with the typed error instead of being built with weights that mean something else.
+#[test]
+fn configs_of_another_layout_are_refused() -> Result<()> {
+    let current = FlowConfig::preset("tiny")?;
+    let mut json: serde_json::Value = serde_json::to_value(&current).expect("serializes");
+    json.as_object_mut().expect("object").remove("layout");
+    let legacy: FlowConfig = serde_json::from_value(json).expect("deserializes");
+    assert_eq!(legacy.layout, 1);
+    for config in [
+        legacy,
+        FlowConfig {
+            layout: 3,
+            ..current.clone()
+        },
+    ] {
+        let err = RealNvp::init(&config, DType::F32, &Device::Cpu)
+            .err()
+            .expect("refused");
+        assert!(
+            matches!(err, realnvp_models::ModelError::LayoutVersion { found, supported: 2 } if found == config.layout),
+            "{err}"
+        );
+        assert!(err.to_string().contains("Train the model again"), "{err}");
+    }
+    assert!(RealNvp::init(&current, DType::F32, &Device::Cpu).is_ok());
+    Ok(())
+}

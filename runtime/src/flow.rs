@@ -165,6 +165,12 @@ impl Flow {
         )?;
         metadata::check_model_json(&dir, &meta)?;
 
+        if meta.model_layout() < 2 {
+            tracing::warn!(
+                "{}: exported from a layout-1 model, whose scores of u8 images (u = 0.5) run up to a bit/dim too high; train it again with realnvp-rs >= layout 2 and re-export",
+                dir.display()
+            );
+        }
         tracing::debug!(dir = %dir.display(), %provider, "loaded bundle");
         Ok(Flow {
             dir,

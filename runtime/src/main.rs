@@ -377,6 +377,7 @@ fn info(flow: &Flow) -> Result<ExitCode> {
     println!("preprocessing:   {}", m.preprocessing);
     println!("training:        {}", m.training);
     println!("export errors:   {}", m.export_errors);
+    println!("model layout:    {}", m.model_layout());
     println!("config:          {}", m.config);
     println!("provider:        {}", flow.provider());
     println!("onnxruntime lib: {}", flow.library_path().display());

@@ -78,6 +78,18 @@ pub struct BundleMetadata {
     pub raw: BTreeMap<String, String>,
 }
 
+impl BundleMetadata {
+    /// The model layout of the exported config (`config.layout`; absent in bundles exported
+    /// before it existed, which are layout 1). Layout-1 models score u8 images at the bin centre
+    /// up to a bit/dim worse than they deserve (docs/model.md, "Which half goes on").
+    pub fn model_layout(&self) -> u64 {
+        self.config
+            .get("layout")
+            .and_then(Value::as_u64)
+            .unwrap_or(1)
+    }
+}
+
 /// Reads one graph's metadata through `get` and validates it on its own.
 pub(crate) fn parse_graph(
     file: &Path,

@@ -133,7 +133,7 @@ def main():
     latent = int(np.prod(shape))
     pair_id = uuid.uuid4().hex
     preprocessing = {"kind": "scale"} if args.kind == "image" else {"kind": "standardize"}
-    config = {"fixture": "affine", "data_shape": shape}
+    config = {"fixture": "affine", "layout": 2, "data_shape": shape}
     training = {"dataset": "fixture", "epochs": 0, "steps": 0, "test_bits_per_dim": None}
     export_errors = {"z_max_abs": 0.0, "log_prob_max_rel": 0.0, "roundtrip_max_abs": 0.0, "batch": 0}
 

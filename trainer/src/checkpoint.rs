@@ -4,6 +4,7 @@
 //! - every variable of the model's VarMap under its own name (weights, batch-norm running
 //!   statistics, fitted standardization), so `VarMap::load` on this file alone rebuilds the model;
 //! - Adam's moments as `adam.m.NAME` / `adam.v.NAME` (trainable variables only);
+//! - with `--ema-decay`, the weight averages as `ema.NAME` (trainable variables only);
 //! - in the header's `__metadata__`: `format`, `state` ([`TrainState`] as JSON) and `config`
 //!   (the model's [`FlowConfig`] as JSON).
 //!
@@ -19,6 +20,7 @@ use realnvp_models::{FlowConfig, write_atomic};
 use safetensors::{Dtype, View};
 use serde::{Deserialize, Serialize};
 
+use crate::ema::Ema;
 use crate::optim::Adam;
 use crate::{Result, TrainError};
 
@@ -144,8 +146,9 @@ fn to_host(name: &str, t: &Tensor) -> Result<HostF32> {
     })
 }
 
-/// The model's variables and the optimizer's moments, by checkpoint name.
-pub fn collect_tensors(varmap: &VarMap, adam: &Adam) -> Vec<(String, Tensor)> {
+/// The model's variables, the optimizer's moments and the weight averages (when the run keeps
+/// them), by checkpoint name.
+pub fn collect_tensors(varmap: &VarMap, adam: &Adam, ema: Option<&Ema>) -> Vec<(String, Tensor)> {
     let mut out: Vec<(String, Tensor)> = {
         let data = varmap.data().lock().expect("varmap lock");
         data.iter()
@@ -153,6 +156,9 @@ pub fn collect_tensors(varmap: &VarMap, adam: &Adam) -> Vec<(String, Tensor)> {
             .collect()
     };
     out.extend(adam.state_tensors());
+    if let Some(ema) = ema {
+        out.extend(ema.state_tensors(adam.params()));
+    }
     out.sort_by(|a, b| a.0.cmp(&b.0));
     out
 }
@@ -205,10 +211,11 @@ pub fn save(
     path: &Path,
     varmap: &VarMap,
     adam: &Adam,
+    ema: Option<&Ema>,
     state: &TrainState,
     config: &FlowConfig,
 ) -> Result<()> {
-    let tensors = collect_tensors(varmap, adam);
+    let tensors = collect_tensors(varmap, adam, ema);
     // Copy to the host and check before touching the file system.
     let mut failure = None;
     write_atomic(path, |tmp| {

@@ -5,7 +5,8 @@
 //!   (see [`run`] for its files);
 //! - [`checkpoint`]: `checkpoint.safetensors` with weights, running statistics, Adam state and
 //!   counters, written atomically;
-//! - [`optim`]: Adam with saveable state, gradient clipping;
+//! - [`optim`]: Adam with saveable state, gradient clipping, the learning-rate schedule;
+//! - [`ema`]: the moving average of the weights used for evaluation and export;
 //! - [`eval`]: test NLL with `u = 0.5` and the K-sample importance-weighted bound;
 //! - [`sample`], [`plot`]: seeded sampling and the PNG pictures;
 //! - [`device`]: `--device auto|cpu|cuda[:N]`; [`init`]: seeded weight initialisation.
@@ -15,6 +16,7 @@
 pub mod checkpoint;
 pub mod data;
 pub mod device;
+pub mod ema;
 mod error;
 pub mod eval;
 pub mod export;

@@ -11,6 +11,7 @@ use realnvp_trainer::checkpoint::CHECKPOINT_FILE;
 use realnvp_trainer::data::{DataKind, EvalNoise, Split};
 use realnvp_trainer::eval::{self, Score};
 use realnvp_trainer::export::{ExportStage, Tolerances, TrainingSummary, export_bundle};
+use realnvp_trainer::optim::LrDecay;
 use realnvp_trainer::run::{self, FitOptions};
 use realnvp_trainer::train::{self, Observer, StepReport};
 use realnvp_trainer::{device, metrics, plot, sample};
@@ -88,6 +89,17 @@ struct FitArgs {
     /// Adam learning rate [default: 1e-3].
     #[arg(long)]
     lr: Option<f64>,
+    /// Steps over which the learning rate rises linearly to --lr [default: 0].
+    #[arg(long)]
+    warmup_steps: Option<u64>,
+    /// The learning rate after the warm-up: constant, cosine (down to 0 at the run's last
+    /// step, kept when later sessions change --steps) or cosine:STEP [default: constant].
+    #[arg(long)]
+    lr_decay: Option<LrDecay>,
+    /// Evaluate, sample and export with a moving average of the weights with this decay
+    /// (e.g. 0.999) [default: none].
+    #[arg(long)]
+    ema_decay: Option<f64>,
     /// Seed for weights, batch order, noise, flips and toy data [default: 0].
     #[arg(long)]
     seed: Option<u64>,
@@ -357,6 +369,9 @@ fn fit(a: FitArgs, bar: ProgressBar) -> Result<()> {
             ("--data", a.data.is_some()),
             ("--batch-size", a.batch_size.is_some()),
             ("--lr", a.lr.is_some()),
+            ("--warmup-steps", a.warmup_steps.is_some()),
+            ("--lr-decay", a.lr_decay.is_some()),
+            ("--ema-decay", a.ema_decay.is_some()),
             ("--seed", a.seed.is_some()),
             ("--clip-grad", a.clip_grad.is_some()),
             ("--flip", a.flip),
@@ -400,11 +415,20 @@ fn fit(a: FitArgs, bar: ProgressBar) -> Result<()> {
             seed: a.seed.unwrap_or(d.seed),
             batch_size: a.batch_size.unwrap_or(d.batch_size),
             lr: a.lr.unwrap_or(d.lr),
+            warmup_steps: a.warmup_steps.unwrap_or(d.warmup_steps),
+            lr_decay: a.lr_decay.unwrap_or(d.lr_decay),
+            ema_decay: a.ema_decay,
             clip_grad: a.clip_grad,
             flip: a.flip,
             ..d
         };
         apply_schedule(&a, &mut options, &config)?;
+        // `--lr-decay cosine` ends at this run's last step; the horizon is kept from here on.
+        if options.lr_decay == (LrDecay::Cosine { until: 0 }) {
+            options.lr_decay = LrDecay::Cosine {
+                until: options.steps,
+            };
+        }
         train::fit(&a.out, &config, &options, &device, &mut progress)?
     };
     bar.finish_and_clear();

@@ -12,6 +12,60 @@ use candle_core::{DType, Tensor, Var};
 
 use crate::{Result, TrainError};
 
+/// The learning rate's course after the warm-up.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LrDecay {
+    /// The base rate until the end.
+    #[default]
+    Constant,
+    /// Half a cosine from the base rate down to 0 at step `until`, and 0 after it. The horizon is
+    /// fixed when the run starts, so a run stopped and resumed with other `--steps` keeps its
+    /// curve.
+    Cosine {
+        /// The step at which the rate reaches 0.
+        until: u64,
+    },
+}
+
+impl std::str::FromStr for LrDecay {
+    type Err = TrainError;
+    /// `constant`, `cosine` (until the run's last step: `until` 0, filled in when the run
+    /// starts) or `cosine:N`.
+    fn from_str(s: &str) -> Result<Self> {
+        let bad = || {
+            TrainError::Invalid(format!(
+                "--lr-decay {s:?}: use constant, cosine (down to 0 at the run's last step) or cosine:STEP"
+            ))
+        };
+        match s.split_once(':') {
+            None if s == "constant" => Ok(Self::Constant),
+            None if s == "cosine" => Ok(Self::Cosine { until: 0 }),
+            Some(("cosine", n)) => match n.parse() {
+                Ok(until) if until > 0 => Ok(Self::Cosine { until }),
+                _ => Err(bad()),
+            },
+            _ => Err(bad()),
+        }
+    }
+}
+
+/// The factor on the base learning rate for the update after `done` steps: a linear warm-up
+/// over the first `warmup` steps (from `1/warmup` to 1), then `decay`.
+pub fn lr_factor(done: u64, warmup: u64, decay: LrDecay) -> f64 {
+    if done < warmup {
+        return (done + 1) as f64 / warmup as f64;
+    }
+    match decay {
+        LrDecay::Constant => 1.0,
+        LrDecay::Cosine { until } => {
+            let span = until.saturating_sub(warmup).max(1) as f64;
+            let progress = ((done - warmup) as f64 / span).min(1.0);
+            0.5 * (1.0 + (std::f64::consts::PI * progress).cos())
+        }
+    }
+}
+
 /// Adam hyper-parameters.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct AdamConfig {

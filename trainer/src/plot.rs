@@ -1,7 +1,8 @@
 //! Pictures drawn with the `image` crate: sample grids, 2-D scatter plots, loss curves.
 //!
-//! Deliberately small: filled rectangles, lines and a 3×5 pixel font for numbers, enough to
-//! read a curve's range without a plotting dependency.
+//! Deliberately small: filled rectangles, lines and a 3×5 pixel font (digits, capitals and a
+//! few signs), enough for a curve's range, axis labels and a legend without a plotting
+//! dependency.
 
 use std::path::Path;
 
@@ -115,19 +116,31 @@ pub fn scatter_panels(sets: &[&[[f32; 2]]], size: u32) -> RgbImage {
     hstack(&panels, 8)
 }
 
+/// What the axes of a [`line_plot`] measure, with units, e.g. `"step"`, `"bits/dim"`.
+#[derive(Debug, Clone, Copy)]
+pub struct Axes<'a> {
+    /// Written under the x axis.
+    pub x: &'a str,
+    /// Written above the y axis.
+    pub y: &'a str,
+}
+
 /// A named series of `(x, y)` points for [`line_plot`].
 pub struct Series<'a> {
     /// The points, in x order; non-finite ones are skipped.
     pub points: &'a [(f64, f64)],
     /// RGB colour.
     pub colour: [u8; 3],
+    /// Its name in the legend.
+    pub label: &'a str,
 }
 
 /// Line plot of `series` on shared axes, `width × height` pixels. The y range runs from the
 /// smallest value to the 98th percentile (so a large loss at step 0 does not flatten the rest);
-/// the y range's ends and the last x value are written in small digits.
-pub fn line_plot(series: &[Series], width: u32, height: u32) -> RgbImage {
-    let (left, right, top, bottom) = (54i64, 12i64, 12i64, 22i64);
+/// the y range's ends and the x range's are written in small digits, the axes' names next to
+/// them, and a legend of the series in the top right corner.
+pub fn line_plot(series: &[Series], axes: Axes, width: u32, height: u32) -> RgbImage {
+    let (left, right, top, bottom) = (54i64, 12i64, 24i64, 40i64);
     let mut img = RgbImage::from_pixel(width, height, BACKGROUND);
     let all: Vec<(f64, f64)> = series
         .iter()
@@ -200,7 +213,45 @@ pub fn line_plot(series: &[Series], width: u32, height: u32) -> RgbImage {
         FRAME.0,
     );
     text(&mut img, left, top + ph + 6, &format_num(x0), FRAME.0);
+    let xw = text_width(axes.x);
+    text(
+        &mut img,
+        left + (pw - xw) / 2,
+        top + ph + 24,
+        axes.x,
+        FRAME.0,
+    );
+    text(&mut img, 2, 6, axes.y, FRAME.0);
+    legend(&mut img, series, left + pw - 6, top + 6);
     img
+}
+
+/// Swatches and labels of `series`, one per line, right-aligned at `right`.
+fn legend(img: &mut RgbImage, series: &[Series], right: i64, top: i64) {
+    let widest = series
+        .iter()
+        .map(|s| text_width(s.label))
+        .max()
+        .unwrap_or(0);
+    let x = right - widest - 22;
+    fill(
+        img,
+        x - 6,
+        top - 4,
+        widest + 34,
+        16 * series.len() as i64 + 4,
+        BACKGROUND.0,
+    );
+    for (i, s) in series.iter().enumerate() {
+        let y = top + 16 * i as i64;
+        fill(img, x, y + 4, 14, 3, s.colour);
+        text(img, x + 20, y, s.label, FRAME.0);
+    }
+}
+
+/// Width in pixels of `s` drawn by [`text`].
+fn text_width(s: &str) -> i64 {
+    8 * s.chars().count() as i64
 }
 
 /// Writes `img` as PNG atomically (temporary file, then rename).
@@ -274,9 +325,45 @@ fn format_num(v: f64) -> String {
     }
 }
 
-/// 3×5 glyphs, rows top to bottom, 3 bits each (MSB left), drawn 2× (6×10 pixels).
+/// 3×5 glyphs, rows top to bottom, 3 bits each (MSB left), drawn 2× (6×10 pixels). Letters
+/// are drawn as capitals.
 fn glyph(ch: char) -> Option<[u8; 5]> {
-    Some(match ch {
+    Some(match ch.to_ascii_uppercase() {
+        'A' => [2, 5, 7, 5, 5],
+        'B' => [6, 5, 6, 5, 6],
+        'C' => [3, 4, 4, 4, 3],
+        'D' => [6, 5, 5, 5, 6],
+        'E' => [7, 4, 6, 4, 7],
+        'F' => [7, 4, 6, 4, 4],
+        'G' => [3, 4, 5, 5, 3],
+        'H' => [5, 5, 7, 5, 5],
+        'I' => [7, 2, 2, 2, 7],
+        'J' => [1, 1, 1, 5, 2],
+        'K' => [5, 5, 6, 5, 5],
+        'L' => [4, 4, 4, 4, 7],
+        'M' => [5, 7, 7, 5, 5],
+        'N' => [6, 5, 5, 5, 5],
+        'O' => [2, 5, 5, 5, 2],
+        'P' => [6, 5, 6, 4, 4],
+        'Q' => [2, 5, 5, 6, 3],
+        'R' => [6, 5, 6, 5, 5],
+        'S' => [3, 4, 2, 1, 6],
+        'T' => [7, 2, 2, 2, 2],
+        'U' => [5, 5, 5, 5, 7],
+        'V' => [5, 5, 5, 5, 2],
+        'W' => [5, 5, 7, 7, 5],
+        'X' => [5, 5, 2, 5, 5],
+        'Y' => [5, 5, 2, 2, 2],
+        'Z' => [7, 1, 2, 4, 7],
+        '/' => [1, 1, 2, 4, 4],
+        '(' => [1, 2, 2, 2, 1],
+        ')' => [4, 2, 2, 2, 4],
+        ':' => [0, 2, 0, 2, 0],
+        '=' => [0, 7, 0, 7, 0],
+        ',' => [0, 0, 0, 2, 4],
+        '+' => [0, 2, 7, 2, 0],
+        '%' => [5, 1, 2, 4, 5],
+        ' ' => [0, 0, 0, 0, 0],
         '0' => [7, 5, 5, 5, 7],
         '1' => [2, 6, 2, 2, 7],
         '2' => [7, 1, 7, 4, 7],
@@ -336,15 +423,45 @@ mod tests {
         let pts: Vec<(f64, f64)> = (0..50)
             .map(|i| (i as f64, 1.0 / (1.0 + i as f64)))
             .collect();
-        let img = line_plot(
+        let axes = Axes {
+            x: "step",
+            y: "bits/dim",
+        };
+        let plain = line_plot(
             &[Series {
                 points: &pts,
                 colour: PALETTE[0],
+                label: "",
             }],
+            axes,
             300,
             200,
         );
-        assert!(img.pixels().filter(|p| p.0 == PALETTE[0]).count() > 100);
+        assert!(plain.pixels().filter(|p| p.0 == PALETTE[0]).count() > 100);
+        // The legend draws a swatch in the series' colour and its label in the frame colour.
+        let labelled = line_plot(
+            &[Series {
+                points: &pts,
+                colour: PALETTE[0],
+                label: "train (random u)",
+            }],
+            axes,
+            300,
+            200,
+        );
+        let ink = |img: &RgbImage| img.pixels().filter(|p| p.0 == FRAME.0).count();
+        assert!(ink(&labelled) > ink(&plain) + 100);
+        let no_names = line_plot(
+            &[Series {
+                points: &pts,
+                colour: PALETTE[0],
+                label: "",
+            }],
+            Axes { x: "", y: "" },
+            300,
+            200,
+        );
+        assert!(ink(&plain) > ink(&no_names) + 50, "axis names not drawn");
         let a = [[0.0f32, 0.0], [1.0, 1.0], [0.5, 0.2]];
         let s = scatter_panels(&[&a, &a], 100);
         assert_eq!(s.width(), 208);

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::checkpoint::{self, CHECKPOINT_FILE};
 use crate::data::{self, DataSpec, Dataset};
+use crate::optim::{LrDecay, lr_factor};
 use crate::{Result, TrainError};
 
 /// The model config, `RUN_DIR/config.json`.
@@ -37,8 +38,15 @@ pub struct FitOptions {
     pub seed: u64,
     /// Examples per training batch.
     pub batch_size: usize,
-    /// Adam's initial learning rate (halved at each rollback).
+    /// Adam's base learning rate (halved at each rollback), before the schedule's factor.
     pub lr: f64,
+    /// Steps over which the learning rate rises linearly to `lr`.
+    pub warmup_steps: u64,
+    /// The learning rate's course after the warm-up.
+    pub lr_decay: LrDecay,
+    /// Keep an exponential moving average of the weights with this decay (e.g. 0.999), and
+    /// evaluate, sample and export with it.
+    pub ema_decay: Option<f64>,
     /// Total training steps (batches), counted from the start of the run.
     pub steps: u64,
     /// Evaluate the test split (u = 0.5) every this many steps, and at the end.
@@ -74,6 +82,9 @@ impl Default for FitOptions {
             seed: 0,
             batch_size: 64,
             lr: 1e-3,
+            warmup_steps: 0,
+            lr_decay: LrDecay::Constant,
+            ema_decay: None,
             steps: 1000,
             eval_every: 250,
             sample_every: 250,
@@ -103,6 +114,14 @@ impl FitOptions {
         if self.eval_every == 0 || self.checkpoint_every == 0 || self.log_every == 0 {
             return bad("--eval-every, checkpoint and log intervals must be at least 1");
         }
+        if self.lr_decay == (LrDecay::Cosine { until: 0 }) {
+            return bad(
+                "--lr-decay cosine needs its horizon: cosine:STEP (the CLI fills in --steps)",
+            );
+        }
+        if self.ema_decay.is_some_and(|d| !(0.0..1.0).contains(&d)) {
+            return bad("--ema-decay must be in [0, 1), e.g. 0.999");
+        }
         if self.clip_grad.is_some_and(|c| c.is_nan() || c <= 0.0) {
             return bad("--clip-grad must be positive");
         }
@@ -111,6 +130,11 @@ impl FitOptions {
         }
         self.data.parse::<DataSpec>()?;
         Ok(())
+    }
+
+    /// The learning rate of the update after `done` steps, for base rate `base`.
+    pub fn lr_at(&self, base: f64, done: u64) -> f64 {
+        base * lr_factor(done, self.warmup_steps, self.lr_decay)
     }
 
     /// `eval_examples` as a limit (`None` = the whole split).
@@ -178,7 +202,8 @@ pub struct LoadedRun {
     pub state: checkpoint::TrainState,
 }
 
-/// Loads the model of `RUN_DIR` from its checkpoint (weights and running statistics).
+/// Loads the model of `RUN_DIR` from its checkpoint (weights and running statistics): the
+/// averaged weights when the run keeps an average (`ema_decay`), else the live ones.
 pub fn load_run(dir: &Path, device: &Device) -> Result<LoadedRun> {
     let config = FlowConfig::from_file(&dir.join(CONFIG_FILE))?;
     let options: FitOptions = read_json(&dir.join(RUN_FILE))?;
@@ -194,6 +219,11 @@ pub fn load_run(dir: &Path, device: &Device) -> Result<LoadedRun> {
     }
     let (model, varmap) = crate::init::seeded_init(&config, options.seed, device)?;
     ck.restore(&varmap, None)?;
+    if options.ema_decay.is_some() {
+        for (name, var) in crate::train::trainable(&varmap) {
+            var.set(&crate::ema::averaged(&ck.tensors, &name, &var)?)?;
+        }
+    }
     Ok(LoadedRun {
         model,
         varmap,

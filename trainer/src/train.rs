@@ -20,6 +20,7 @@ use realnvp_models::{FlowConfig, RealNvp, is_trainable};
 
 use crate::checkpoint::{self, CHECKPOINT_FILE, TrainState};
 use crate::data::{Batcher, Dataset, Split};
+use crate::ema::Ema;
 use crate::eval::{self, Score};
 use crate::metrics::{self, Row};
 use crate::optim::{self, Adam, AdamConfig};
@@ -98,7 +99,8 @@ pub fn fit(
     run::write_json(&dir.join(RUN_FILE), options)?;
     metrics::rewrite(&dir.join(METRICS_FILE), &[])?;
     let adam = Adam::new(trainable(&varmap), AdamConfig::with_lr(options.lr))?;
-    let mut t = Trainer::new(dir, model, varmap, adam, &data, options, device)?;
+    let ema = new_ema(options, &adam)?;
+    let mut t = Trainer::new(dir, model, varmap, adam, ema, &data, options, device)?;
     t.state = TrainState::new(options.lr);
     t.checkpoint()?;
     tracing::info!(
@@ -144,11 +146,16 @@ pub fn resume_with(
     let ck = checkpoint::load(&dir.join(CHECKPOINT_FILE), device)?;
     let mut adam = Adam::new(trainable(&loaded.varmap), AdamConfig::with_lr(ck.state.lr))?;
     ck.restore(&loaded.varmap, Some(&mut adam))?;
+    let mut ema = new_ema(options, &adam)?;
+    if let Some(e) = &mut ema {
+        e.load_state(&ck.tensors, adam.params())?;
+    }
     let mut t = Trainer::new(
         dir,
         loaded.model,
         loaded.varmap,
         adam,
+        ema,
         &data,
         options,
         device,
@@ -163,6 +170,14 @@ pub fn resume_with(
         t.state.lr
     );
     t.run(observer)
+}
+
+/// The weight average a run asks for, starting at the optimizer's current weights.
+fn new_ema(options: &FitOptions, adam: &Adam) -> Result<Option<Ema>> {
+    options
+        .ema_decay
+        .map(|d| Ema::new(d, adam.params()))
+        .transpose()
 }
 
 /// The trainable variables of `varmap`, sorted by name (a stable order for the optimizer).
@@ -192,6 +207,8 @@ struct Trainer<'a> {
     model: RealNvp,
     varmap: VarMap,
     adam: Adam,
+    /// The weight average (`--ema-decay`), or `None`.
+    ema: Option<Ema>,
     data: &'a Dataset,
     batcher: Batcher<'a>,
     options: FitOptions,
@@ -211,6 +228,7 @@ impl<'a> Trainer<'a> {
         model: RealNvp,
         varmap: VarMap,
         adam: Adam,
+        ema: Option<Ema>,
         data: &'a Dataset,
         options: &FitOptions,
         device: &Device,
@@ -228,6 +246,7 @@ impl<'a> Trainer<'a> {
             model,
             varmap,
             adam,
+            ema,
             data,
             batcher,
             options: options.clone(),
@@ -300,7 +319,7 @@ impl<'a> Trainer<'a> {
             }
             let every = self.options.sample_every;
             if (every > 0 && s.is_multiple_of(every)) || last {
-                self.write_samples()?;
+                self.with_average(Self::write_samples)?;
             }
             if s.is_multiple_of(self.options.checkpoint_every) || last {
                 self.state.wall_time_s += clock.elapsed().as_secs_f64();
@@ -346,8 +365,13 @@ impl<'a> Trainer<'a> {
                 if let Some(max) = self.options.clip_grad {
                     optim::clip_grads(&mut grads, self.adam.params(), norm, max)?;
                 }
+                self.adam
+                    .set_lr(self.options.lr_at(self.state.lr, self.state.step));
                 self.adam.step(&grads)?;
                 self.state.adam_step = self.adam.step_count();
+                if let Some(ema) = &mut self.ema {
+                    ema.update(self.adam.params(), self.state.adam_step)?;
+                }
                 self.interval.loss += loss_v as f64;
                 self.interval.bpd += bpd_v as f64;
                 self.interval.good += 1;
@@ -363,7 +387,25 @@ impl<'a> Trainer<'a> {
         Ok((loss_v, bpd_v, ok))
     }
 
-    fn evaluate(&self) -> Result<Score> {
+    /// Runs `f` with the averaged weights in the model when the run keeps an average.
+    fn with_average<T>(&mut self, f: impl FnOnce(&Self) -> Result<T>) -> Result<T> {
+        let mut ema = self.ema.take();
+        if let Some(e) = &mut ema {
+            e.swap(self.adam.params())?;
+        }
+        let out = f(self);
+        if let Some(e) = &mut ema {
+            e.swap(self.adam.params())?;
+        }
+        self.ema = ema;
+        out
+    }
+
+    fn evaluate(&mut self) -> Result<Score> {
+        self.with_average(Self::score_test)
+    }
+
+    fn score_test(&self) -> Result<Score> {
         let s = eval::score(
             &self.model,
             self.data,
@@ -397,7 +439,7 @@ impl<'a> Trainer<'a> {
             test_nll: score.map(|s| s.nll_nats),
             examples_per_s: (iv.train_s > 0.0).then_some(self.rate),
             wall_s: self.state.wall_time_s,
-            lr: self.state.lr,
+            lr: self.adam.config().lr,
         };
         metrics::append(&self.dir.join(METRICS_FILE), &row)?;
         self.rows.push(row);
@@ -405,6 +447,13 @@ impl<'a> Trainer<'a> {
             self.write_curve()?;
         }
         Ok(())
+    }
+
+    /// Test examples scored at each evaluation.
+    fn test_examples(&self) -> usize {
+        self.options
+            .eval_limit()
+            .map_or(self.data.len_test(), |l| l.min(self.data.len_test()))
     }
 
     fn write_curve(&self) -> Result<()> {
@@ -418,19 +467,30 @@ impl<'a> Trainer<'a> {
             .iter()
             .filter_map(|r| Some((r.step as f64, r.test_bpd?)))
             .collect();
+        let n = self.test_examples();
+        let (train_label, test_label) = match self.model.config().data.dims().len() {
+            3 => ("train (random u)", format!("test (u = 0.5, {n} images)")),
+            _ => ("train", format!("test ({n} examples)")),
+        };
         let img = plot::line_plot(
             &[
                 plot::Series {
                     points: &train,
                     colour: plot::PALETTE[0],
+                    label: train_label,
                 },
                 plot::Series {
                     points: &test,
                     colour: plot::PALETTE[1],
+                    label: &test_label,
                 },
             ],
-            640,
-            400,
+            plot::Axes {
+                x: "step",
+                y: "bits/dim",
+            },
+            720,
+            440,
         );
         plot::save_png(&img, &self.dir.join(CURVE_FILE))
     }
@@ -466,7 +526,7 @@ impl<'a> Trainer<'a> {
     /// Writes the checkpoint and `model/`; `false` (nothing written) when a tensor is not
     /// finite.
     fn checkpoint(&mut self) -> Result<bool> {
-        let tensors = checkpoint::collect_tensors(&self.varmap, &self.adam);
+        let tensors = checkpoint::collect_tensors(&self.varmap, &self.adam, self.ema.as_ref());
         if let Some(name) = checkpoint::first_non_finite(&tensors)? {
             tracing::warn!(
                 "step {}: `{name}` is not finite; not writing a checkpoint",
@@ -479,10 +539,15 @@ impl<'a> Trainer<'a> {
             &path,
             &self.varmap,
             &self.adam,
+            self.ema.as_ref(),
             &self.state,
             self.model.config(),
         )?;
-        self.model.save(&self.varmap, &self.dir.join(MODEL_DIR))?;
+        self.with_average(|t| {
+            t.model
+                .save(&t.varmap, &t.dir.join(MODEL_DIR))
+                .map_err(Into::into)
+        })?;
         tracing::debug!("step {}: checkpoint written", self.state.step);
         Ok(true)
     }
@@ -497,6 +562,9 @@ impl<'a> Trainer<'a> {
         }
         let ck = checkpoint::load(&self.dir.join(CHECKPOINT_FILE), &self.device)?;
         ck.restore(&self.varmap, Some(&mut self.adam))?;
+        if let Some(ema) = &mut self.ema {
+            ema.load_state(&ck.tensors, self.adam.params())?;
+        }
         let lr = self.state.lr / 2.0;
         let from = self.state.step;
         self.state = TrainState {
@@ -508,7 +576,6 @@ impl<'a> Trainer<'a> {
             bad_streak: 0,
             ..ck.state
         };
-        self.adam.set_lr(lr);
         self.batcher.seek_step(self.state.step);
         self.rows = metrics::truncate_after(&self.dir.join(METRICS_FILE), self.state.step)?;
         self.interval = Interval::default();

@@ -26,7 +26,7 @@ fn interrupted_write_leaves_the_previous_checkpoint_loadable() -> TestResult {
     // cut in half (as a crash would leave it), then the writer fails before the rename.
     let loaded = realnvp_trainer::run::load_run(dir.path(), &cpu())?;
     let adam = Adam::new(trainable(&loaded.varmap), AdamConfig::with_lr(1e-3))?;
-    let tensors = checkpoint::collect_tensors(&loaded.varmap, &adam);
+    let tensors = checkpoint::collect_tensors(&loaded.varmap, &adam, None);
     let mut state = TrainState::new(1e-3);
     state.step = 99;
     let result = write_atomic(&path, |tmp| {
@@ -108,6 +108,7 @@ fn a_checkpoint_with_nan_is_never_written() -> TestResult {
         &path,
         &loaded.varmap,
         &adam,
+        None,
         &TrainState::new(1e-3),
         loaded.model.config(),
     )

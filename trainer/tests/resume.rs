@@ -105,3 +105,17 @@ fn resume_equals_uninterrupted_images() -> TestResult {
     };
     check(&config, options, 6)
 }
+
+/// The learning-rate schedule and the weight average are part of the replayed state: the
+/// resumed run crosses the end of the warm-up and continues the cosine, and the checkpoint's
+/// `ema.*` tensors are compared with the rest.
+#[test]
+fn resume_equals_uninterrupted_with_schedule_and_average() -> TestResult {
+    let options = FitOptions {
+        warmup_steps: 7,
+        lr_decay: realnvp_trainer::optim::LrDecay::Cosine { until: 20 },
+        ema_decay: Some(0.9),
+        ..moons_options(0)
+    };
+    check(&small_moons(32)?, options, 20)
+}
