@@ -9,6 +9,12 @@ bin=target/release
 export ORT_DYLIB_PATH=${ORT_DYLIB_PATH:-$PWD/.ort/libonnxruntime.so}
 mkdir -p "$out"
 
+echo "== 0/4 the pretrained Fashion-MNIST model in pretrained/fmnist (no training): samples at three temperatures"
+"$bin/runtime" info --model pretrained/fmnist | head -n 4
+for t in 0.5 0.7 1.0; do
+  "$bin/runtime" sample --model pretrained/fmnist --n 64 --temperature "$t" --seed 1 --out "$out/pretrained-t$t.png"
+done
+
 echo "== 1/4 trainer fit: preset tiny, embedded Fashion-MNIST slice, $steps steps"
 if [ -f "$out/run/checkpoint.safetensors" ]; then
   "$bin/trainer" fit --out "$out/run" --resume --steps "$steps"
@@ -33,6 +39,7 @@ head -n 5 "$out/scores.csv"
 cat <<MSG
 
 Done. Files:
+  $out/pretrained-t{0.5,0.7,1.0}.png  64 samples each from the pretrained model (temperatures 0.5, 0.7, 1.0)
   $out/run/curve.png            training curve (bits/dim)
   $out/run/samples/             sample grids written during training (candle)
   $out/model/                   the bundle: forward.onnx, inverse.onnx, model.json

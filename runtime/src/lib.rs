@@ -14,7 +14,7 @@
 //! let x = flow.load_image("digit.png")?;
 //! println!("{:.3} bits/dim", flow.bits_per_dim(&x, 1)?[0]);
 //! let samples = flow.sample(64, 0.7, 1)?;
-//! image_io::write_grid_png("grid.png", &samples, 64, flow.data_shape(), None)?;
+//! image_io::write_grid_png("grid.png", &samples, 64, flow.data_shape(), None, 3)?;
 //! # Ok(())
 //! # }
 //! ```

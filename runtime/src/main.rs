@@ -69,6 +69,10 @@ struct SampleArgs {
     /// Write one PNG per sample (image models) into this directory.
     #[arg(long)]
     out_dir: Option<PathBuf>,
+    /// Enlarge the grid this many times (each pixel a block), 1 to 16; 3 shows a 28×28 tile at
+    /// 84 pixels. Files written with --out-dir keep the model's size.
+    #[arg(long, default_value_t = image_io::DEFAULT_GRID_SCALE)]
+    scale: u32,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -182,7 +186,7 @@ fn sample(flow: &Flow, a: SampleArgs) -> Result<ExitCode> {
                     out.display()
                 );
             }
-            image_io::write_grid_png(&out, &x, a.n, shape, None)?;
+            image_io::write_grid_png(&out, &x, a.n, shape, None, a.scale)?;
             eprintln!("wrote a grid of {} samples to {}", a.n, out.display());
         }
         (DataKind::Vector, Some(out), None) => {

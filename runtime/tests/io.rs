@@ -44,7 +44,7 @@ fn grid_has_borders_and_places_items() {
     let x: Vec<f32> = (0..5)
         .flat_map(|k| std::iter::repeat_n(10.0 * k as f32 + 0.5, 6))
         .collect();
-    let grid = image_io::grid_image(&x, 5, &shape, None).unwrap();
+    let grid = image_io::grid_image(&x, 5, &shape, None, 1).unwrap();
     // ceil(sqrt 5) = 3 columns, 2 rows; each cell is 3+1 wide, 2+1 high, plus the outer border.
     assert_eq!(grid.dimensions(), (3 * 4 + 1, 2 * 3 + 1));
     let px = |x, y| grid.get_pixel(x, y).0[0];
@@ -56,12 +56,30 @@ fn grid_has_borders_and_places_items() {
     assert_eq!(px(9, 4), 128, "the empty sixth cell stays border grey");
 }
 
+/// At scale 3 every pixel of the scale-1 grid becomes a 3×3 block: the same picture, larger.
+#[test]
+fn grid_scale_enlarges_every_pixel_into_a_block() {
+    let shape = [1usize, 2, 3];
+    let x: Vec<f32> = (0..30).map(|i| (i * 8) as f32 + 0.5).collect();
+    let one = image_io::grid_image(&x, 5, &shape, None, 1).unwrap();
+    let three = image_io::grid_image(&x, 5, &shape, None, 3).unwrap();
+    assert_eq!(three.dimensions(), (one.width() * 3, one.height() * 3));
+    let one = one.to_luma8();
+    for (px, py, p) in three.to_luma8().enumerate_pixels() {
+        assert_eq!(p.0, one.get_pixel(px / 3, py / 3).0, "({px}, {py})");
+    }
+    for bad in [0, image_io::MAX_GRID_SCALE + 1] {
+        let err = image_io::grid_image(&x, 5, &shape, None, bad).unwrap_err();
+        assert!(err.to_string().contains("grid scale"), "{err}");
+    }
+}
+
 #[test]
 fn grid_png_is_written_atomically_and_reads_back() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("sub/grid.png");
     let x: Vec<f32> = (0..4 * 12).map(|i| (i * 5) as f32 + 0.25).collect();
-    image_io::write_grid_png(&out, &x, 4, &[3, 2, 2], Some(4)).unwrap();
+    image_io::write_grid_png(&out, &x, 4, &[3, 2, 2], Some(4), 1).unwrap();
     let back = image::open(&out).unwrap();
     assert_eq!(back.dimensions(), (4 * 3 + 1, 3 + 1));
     assert_eq!(back.color(), image::ColorType::Rgb8);
@@ -77,11 +95,11 @@ fn grid_png_is_written_atomically_and_reads_back() {
 #[test]
 fn grid_refuses_bad_lengths() {
     assert!(matches!(
-        image_io::grid_image(&[1.0; 5], 1, &[1, 2, 3], None).unwrap_err(),
+        image_io::grid_image(&[1.0; 5], 1, &[1, 2, 3], None, 1).unwrap_err(),
         RuntimeError::InputLength { .. }
     ));
     assert!(matches!(
-        image_io::grid_image(&[], 0, &[1, 2, 3], None).unwrap_err(),
+        image_io::grid_image(&[], 0, &[1, 2, 3], None, 1).unwrap_err(),
         RuntimeError::EmptyBatch
     ));
 }

@@ -126,6 +126,18 @@ pub struct TrainingSummary {
     pub steps: usize,
     /// Last test bits/dim (`u = 0.5`), if evaluated.
     pub test_bits_per_dim: Option<f64>,
+    /// Training wall time in seconds, across resumes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wall_time_s: Option<f64>,
+    /// A `trainer fit` command that trains the same model from scratch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command: Option<String>,
+    /// The machine that trained it, as `trainer export` found it (CPU model and threads).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub machine: Option<String>,
+    /// The latest `trainer eval --save` of this checkpoint (`RUN_DIR/eval.json`), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub evaluation: Option<serde_json::Value>,
 }
 
 /// Stages reported to the progress callback of [`export_bundle`].

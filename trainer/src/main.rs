@@ -158,6 +158,9 @@ struct EvalArgs {
     /// auto, cpu, cuda or cuda:N.
     #[arg(long, default_value = "auto")]
     device: String,
+    /// Also write the figures to RUN/eval.json, which `trainer export` records in the bundle.
+    #[arg(long)]
+    save: bool,
 }
 
 #[derive(Args)]
@@ -302,11 +305,16 @@ fn export_cmd(a: ExportArgs) -> Result<()> {
     let last_test_bpd = metrics::read(&a.run.join(run::METRICS_FILE))
         .ok()
         .and_then(|rows| rows.iter().rev().find_map(|r| r.test_bpd));
+    let evaluation = saved_evaluation(&a.run, loaded.state.step);
     let summary = TrainingSummary {
         dataset: loaded.options.data.clone(),
         epochs: loaded.state.epoch as usize,
         steps: loaded.state.step as usize,
         test_bits_per_dim: last_test_bpd,
+        wall_time_s: Some(loaded.state.wall_time_s),
+        command: Some(loaded.options.command_line(&a.run)),
+        machine: Some(machine()),
+        evaluation,
     };
     let tolerance = Tolerances {
         z_max_abs: a.tolerance_z,
@@ -344,6 +352,36 @@ fn export_cmd(a: ExportArgs) -> Result<()> {
         report.errors.batch, report.errors
     );
     Ok(())
+}
+
+/// `RUN/eval.json` when it scores the checkpoint at `step`; otherwise `None`, saying why.
+fn saved_evaluation(run_dir: &Path, step: u64) -> Option<serde_json::Value> {
+    let path = run_dir.join(run::EVAL_FILE);
+    let value: serde_json::Value = run::read_json(&path).ok()?;
+    if value.get("step").and_then(serde_json::Value::as_u64) == Some(step) {
+        Some(value)
+    } else {
+        tracing::warn!(
+            "{} scores another step than the checkpoint's {step}: not recorded; run `trainer eval --save` again",
+            path.display()
+        );
+        None
+    }
+}
+
+/// The CPU model and the threads this process may use, e.g. "AMD EPYC 9B14, 2 threads".
+fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|t| {
+            t.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|m| m.trim().to_string())
+        })
+        .unwrap_or_else(|| std::env::consts::ARCH.to_string());
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    format!("{cpu}, {threads} threads")
 }
 
 fn fit(a: FitArgs, bar: ProgressBar) -> Result<()> {
@@ -504,6 +542,13 @@ fn eval_cmd(a: EvalArgs) -> Result<()> {
         &device,
     )?;
     print_score(if image { "NLL (u = 0.5)" } else { "NLL" }, &s, image);
+    let mut saved = serde_json::json!({
+        "step": loaded.state.step,
+        "data": spec,
+        "examples": s.examples,
+        "bits_per_dim_u_half": s.bits_per_dim,
+        "nll_nats_u_half": s.nll_nats,
+    });
     if let Some(k) = a.samples {
         let iw = eval::importance_weighted(
             &loaded.model,
@@ -528,6 +573,15 @@ fn eval_cmd(a: EvalArgs) -> Result<()> {
             &iw.single,
             true,
         );
+        saved["samples"] = k.into();
+        saved["noise_seed"] = a.seed.into();
+        saved["bits_per_dim_random_u"] = iw.single.bits_per_dim.into();
+        saved["bits_per_dim_iw"] = iw.iw.bits_per_dim.into();
+    }
+    if a.save {
+        let path = a.run.join(run::EVAL_FILE);
+        run::write_json(&path, &saved)?;
+        println!("saved to {}", path.display());
     }
     Ok(())
 }

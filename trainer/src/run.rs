@@ -22,6 +22,8 @@ pub const METRICS_FILE: &str = "metrics.csv";
 pub const CURVE_FILE: &str = "curve.png";
 /// Sample pictures, `RUN_DIR/samples/step-N.png`.
 pub const SAMPLES_DIR: &str = "samples";
+/// The latest `trainer eval --save`, `RUN_DIR/eval.json`.
+pub const EVAL_FILE: &str = "eval.json";
 /// A plain saved model (`config.json` + `model.safetensors`, see `RealNvp::save`), rewritten
 /// after every checkpoint: what `trainer export` reads.
 pub const MODEL_DIR: &str = "model";
@@ -137,6 +139,45 @@ impl FitOptions {
         base * lr_factor(done, self.warmup_steps, self.lr_decay)
     }
 
+    /// A `trainer fit` command line that starts this run from scratch (the intervals and
+    /// everything else that shapes the trajectory included), with `out` as its `--out`.
+    pub fn command_line(&self, out: &Path) -> String {
+        let mut c = String::from("trainer fit");
+        let mut arg = |name: &str, value: String| {
+            c.push_str(&format!(" --{name} {value}"));
+        };
+        match &self.preset {
+            Some(p) => arg("preset", p.clone()),
+            None => arg("config", out.join(CONFIG_FILE).display().to_string()),
+        }
+        arg("data", self.data.clone());
+        arg("out", out.display().to_string());
+        arg("steps", self.steps.to_string());
+        arg("batch-size", self.batch_size.to_string());
+        arg("lr", self.lr.to_string());
+        if self.warmup_steps > 0 {
+            arg("warmup-steps", self.warmup_steps.to_string());
+        }
+        if let LrDecay::Cosine { until } = self.lr_decay {
+            arg("lr-decay", format!("cosine:{until}"));
+        }
+        if let Some(d) = self.ema_decay {
+            arg("ema-decay", d.to_string());
+        }
+        if let Some(g) = self.clip_grad {
+            arg("clip-grad", g.to_string());
+        }
+        arg("seed", self.seed.to_string());
+        arg("eval-every", self.eval_every.to_string());
+        arg("eval-examples", self.eval_examples.to_string());
+        arg("sample-every", self.sample_every.to_string());
+        arg("checkpoint-every", self.checkpoint_every.to_string());
+        if self.flip {
+            c.push_str(" --flip");
+        }
+        c
+    }
+
     /// `eval_examples` as a limit (`None` = the whole split).
     pub fn eval_limit(&self) -> Option<usize> {
         (self.eval_examples > 0).then_some(self.eval_examples)
@@ -144,13 +185,13 @@ impl FitOptions {
 }
 
 /// Reads JSON file `path` into `T`.
-pub(crate) fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T> {
+pub fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T> {
     let text = std::fs::read_to_string(path).map_err(|e| TrainError::io(path, e))?;
     serde_json::from_str(&text).map_err(|e| TrainError::run(path, format!("invalid JSON: {e}")))
 }
 
 /// Writes `value` as pretty JSON to `path` atomically.
-pub(crate) fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
+pub fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
     let text = serde_json::to_string_pretty(value).expect("serializes");
     write_atomic(path, |tmp| {
         std::fs::write(tmp, &text).map_err(|source| realnvp_models::ModelError::Io {

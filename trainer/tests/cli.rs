@@ -177,3 +177,76 @@ fn export_writes_a_bundle_and_refuses_a_foreign_directory() -> TestResult {
     assert!(run.join("checkpoint.safetensors").exists());
     Ok(())
 }
+
+/// `trainer export` records in model.json a fit command that trains the same model again (same
+/// losses step by step), the wall time, the machine, and the `trainer eval --save` figures of
+/// the exported checkpoint.
+#[test]
+fn exported_training_command_reproduces_the_run() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let path = |name: &str| dir.path().join(name).to_string_lossy().into_owned();
+    let (first, bundle) = (path("first"), path("bundle"));
+    trainer(&[
+        "fit",
+        "--preset",
+        "moons",
+        "--data",
+        "toy:moons?n=600&n_test=100",
+        "--out",
+        &first,
+        "--steps",
+        "12",
+        "--batch-size",
+        "40",
+        "--lr",
+        "0.003",
+        "--warmup-steps",
+        "4",
+        "--lr-decay",
+        "cosine",
+        "--ema-decay",
+        "0.9",
+        "--seed",
+        "5",
+        "--log-every",
+        "1",
+        "--device",
+        "cpu",
+    ])?;
+    trainer(&["eval", "--run", &first, "--save", "--device", "cpu"])?;
+    trainer(&["export", "--run", &first, "--out", &bundle])?;
+    let card: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(
+        dir.path().join("bundle/model.json"),
+    )?)?;
+    let training = &card["training"];
+    assert!(
+        training["wall_time_s"].as_f64().is_some_and(|s| s > 0.0),
+        "{training}"
+    );
+    assert!(
+        training["machine"]
+            .as_str()
+            .is_some_and(|m| m.contains("threads")),
+        "{training}"
+    );
+    assert_eq!(training["evaluation"]["step"], 12, "{training}");
+    let command = training["command"].as_str().ok_or("no command")?;
+    let second = path("second");
+    let args: Vec<String> = command
+        .replace(&first, &second)
+        .split(' ')
+        .skip(1)
+        .map(String::from)
+        .collect();
+    let mut args: Vec<&str> = args.iter().map(String::as_str).collect();
+    args.extend(["--log-every", "1", "--device", "cpu"]);
+    trainer(&args)?;
+    let losses = |run: &str| -> Result<Vec<Option<f64>>, Box<dyn std::error::Error>> {
+        let rows = realnvp_trainer::metrics::read(&std::path::Path::new(run).join("metrics.csv"))?;
+        Ok(rows.iter().map(|r| r.train_loss).collect())
+    };
+    let (a, b) = (losses(&first)?, losses(&second)?);
+    assert_eq!(a.len(), 12);
+    assert_eq!(a, b, "`{command}` trains another model");
+    Ok(())
+}
