@@ -42,7 +42,8 @@ fn sample_grid_is_deterministic_and_rescores() {
     }
     assert_eq!(std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap());
     assert_ne!(std::fs::read(&a).unwrap(), std::fs::read(&c).unwrap());
-    assert_eq!(image::open(&a).unwrap().width(), 3 * 5 + 1);
+    // 3 columns of 4-pixel tiles with 1-pixel borders, enlarged 3× by default.
+    assert_eq!(image::open(&a).unwrap().width(), (3 * 5 + 1) * 3);
 
     let dir = tmp.path().join("each");
     let o = runtime(&[

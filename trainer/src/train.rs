@@ -99,8 +99,7 @@ pub fn fit(
     run::write_json(&dir.join(RUN_FILE), options)?;
     metrics::rewrite(&dir.join(METRICS_FILE), &[])?;
     let adam = Adam::new(trainable(&varmap), AdamConfig::with_lr(options.lr))?;
-    let ema = new_ema(options, &adam)?;
-    let mut t = Trainer::new(dir, model, varmap, adam, ema, &data, options, device)?;
+    let mut t = Trainer::new(dir, model, varmap, adam, &data, options, device)?;
     t.state = TrainState::new(options.lr);
     t.checkpoint()?;
     tracing::info!(
@@ -146,20 +145,18 @@ pub fn resume_with(
     let ck = checkpoint::load(&dir.join(CHECKPOINT_FILE), device)?;
     let mut adam = Adam::new(trainable(&loaded.varmap), AdamConfig::with_lr(ck.state.lr))?;
     ck.restore(&loaded.varmap, Some(&mut adam))?;
-    let mut ema = new_ema(options, &adam)?;
-    if let Some(e) = &mut ema {
-        e.load_state(&ck.tensors, adam.params())?;
-    }
     let mut t = Trainer::new(
         dir,
         loaded.model,
         loaded.varmap,
         adam,
-        ema,
         &data,
         options,
         device,
     )?;
+    if let Some(ema) = &mut t.ema {
+        ema.load_state(&ck.tensors, t.adam.params())?;
+    }
     t.state = ck.state;
     t.rows = metrics::truncate_after(&dir.join(METRICS_FILE), t.state.step)?;
     tracing::info!(
@@ -170,14 +167,6 @@ pub fn resume_with(
         t.state.lr
     );
     t.run(observer)
-}
-
-/// The weight average a run asks for, starting at the optimizer's current weights.
-fn new_ema(options: &FitOptions, adam: &Adam) -> Result<Option<Ema>> {
-    options
-        .ema_decay
-        .map(|d| Ema::new(d, adam.params()))
-        .transpose()
 }
 
 /// The trainable variables of `varmap`, sorted by name (a stable order for the optimizer).
@@ -228,11 +217,16 @@ impl<'a> Trainer<'a> {
         model: RealNvp,
         varmap: VarMap,
         adam: Adam,
-        ema: Option<Ema>,
         data: &'a Dataset,
         options: &FitOptions,
         device: &Device,
     ) -> Result<Self> {
+        // The weight average starts at the optimizer's current weights; a resumed run then
+        // loads the saved one.
+        let ema = options
+            .ema_decay
+            .map(|d| Ema::new(d, adam.params()))
+            .transpose()?;
         let batcher = Batcher::new(data, options.batch_size, options.seed, options.flip)?;
         let buffers = {
             let map = varmap.data().lock().expect("varmap lock");
