@@ -10,7 +10,7 @@ export ORT_DYLIB_PATH=${ORT_DYLIB_PATH:-$PWD/.ort/libonnxruntime.so}
 mkdir -p "$out"
 
 echo "== 0/4 the pretrained Fashion-MNIST model in pretrained/fmnist (no training): samples at three temperatures"
-"$bin/runtime" info --model pretrained/fmnist | head -n 4
+"$bin/runtime" info --model pretrained/fmnist
 for t in 0.5 0.7 1.0; do
   "$bin/runtime" sample --model pretrained/fmnist --n 64 --temperature "$t" --seed 1 --out "$out/pretrained-t$t.png"
 done
