@@ -16,8 +16,10 @@ setup:
 build: setup
 	$(CARGO) build --release --bins
 
+# Release profile, like `make build`: the second of `make demo` / `make test` reuses the first's build
+# (the tests' binaries are the demo's binaries), and the training tests run at full speed.
 test: setup
-	$(CARGO) test --workspace
+	$(CARGO) test --release --workspace
 
 lint:
 	$(CARGO) fmt --all --check

@@ -4,59 +4,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::{ModelError, Result};
 
-/// What one example looks like.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum DataShape {
-    /// `u8` pixel images `[C, H, W]`, dequantized into `[0, 256)`.
-    Image {
-        /// Channels (1 grey, 3 RGB).
-        channels: usize,
-        /// Height in pixels.
-        height: usize,
-        /// Width in pixels.
-        width: usize,
-    },
-    /// Real vectors `[D]`.
-    Vector {
-        /// Number of features.
-        dim: usize,
-    },
-}
-
-impl DataShape {
-    /// Elements per example (`C·H·W` or `D`), which is also the latent size.
-    pub fn numel(&self) -> usize {
-        match *self {
-            DataShape::Image {
-                channels,
-                height,
-                width,
-            } => channels * height * width,
-            DataShape::Vector { dim } => dim,
-        }
-    }
-
-    /// The per-example dimensions: `[C, H, W]` or `[D]`.
-    pub fn dims(&self) -> Vec<usize> {
-        match *self {
-            DataShape::Image {
-                channels,
-                height,
-                width,
-            } => vec![channels, height, width],
-            DataShape::Vector { dim } => vec![dim],
-        }
-    }
-
-    /// `"image"` or `"vector"`, as written in bundle metadata.
-    pub fn kind_name(&self) -> &'static str {
-        match self {
-            DataShape::Image { .. } => "image",
-            DataShape::Vector { .. } => "vector",
-        }
-    }
-}
+/// What one example looks like: the format's one data-shape type (`realnvp_bundle::DataShape`).
+pub use realnvp_bundle::DataShape;
 
 /// The fixed bijection from data space to the space the couplings work in; its log-det is part of
 /// every likelihood.
@@ -309,7 +258,7 @@ impl FlowConfig {
             (data, _) => {
                 return bad(format!(
                     "{} data needs the {} architecture",
-                    data.kind_name(),
+                    data.kind(),
                     if matches!(data, DataShape::Image { .. }) {
                         "multi_scale"
                     } else {

@@ -47,6 +47,9 @@ pub enum ModelError {
         /// The underlying error.
         source: serde_json::Error,
     },
+    /// An atomic file write failed (the earlier file, if any, is intact).
+    #[error(transparent)]
+    Write(#[from] realnvp_bundle::BundleError),
     /// ONNX emission failed (an unsupported construct, a tensor that cannot be written).
     #[error("ONNX export: {0}")]
     Onnx(String),

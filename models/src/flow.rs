@@ -1,11 +1,13 @@
 //! The whole model: preprocessing and the coupling stack, the likelihood, the loss, sampling,
 //! saving and loading, and the two exported graphs.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use candle_core::{DType, Device, Tensor};
 use candle_nn::{VarBuilder, VarMap};
 use candle_onnx::onnx::ModelProto;
+use realnvp_bundle::Tensor as TensorName;
+use realnvp_bundle::files::write_atomic_with as write_atomic;
 
 use crate::config::{
     Architecture, DataShape, FlowConfig, MlpConfig, MultiScaleConfig, Preprocessing,
@@ -194,7 +196,7 @@ impl RealNvp {
     /// The forward (scoring) graph: `x` → `z`, `log_prob`, `bits_per_dim`, frozen statistics.
     pub fn forward_onnx(&self, metadata: &[(String, String)]) -> Result<ModelProto> {
         let mut g = Graph::new();
-        let x = g.input("x");
+        let x = g.input(TensorName::X.name());
         let rank = self.config.data.dims().len() + 1;
         let (h, ld0) = g.scoped("preprocess", |g| self.preprocess.emit_forward(g, &x))?;
         let (z, ld1) = g.scoped("flow", |g| self.flow.emit_forward(g, &h))?;
@@ -212,16 +214,16 @@ impl RealNvp {
             &log_prob,
             (-1.0 / (l as f64 * std::f64::consts::LN_2)) as f32,
         );
-        g.rename(&z, "z");
-        g.rename(&log_prob, "log_prob");
-        g.rename(&bpd, "bits_per_dim");
+        g.rename(&z, TensorName::Z.name());
+        g.rename(&log_prob, TensorName::LogProb.name());
+        g.rename(&bpd, TensorName::BitsPerDim.name());
         Ok(g.into_model(
             "realnvp_forward",
-            &[self.data_shape("x")],
+            &[self.data_shape()],
             &[
                 latent_shape(l),
-                batch_shape("log_prob"),
-                batch_shape("bits_per_dim"),
+                batch_shape(TensorName::LogProb),
+                batch_shape(TensorName::BitsPerDim),
             ],
             metadata,
         ))
@@ -230,23 +232,23 @@ impl RealNvp {
     /// The inverse (sampling) graph: `z` `[N, L]` → `x`, frozen statistics, no randomness.
     pub fn inverse_onnx(&self, metadata: &[(String, String)]) -> Result<ModelProto> {
         let mut g = Graph::new();
-        let z = g.input("z");
+        let z = g.input(TensorName::Z.name());
         let h = g.scoped("flow", |g| self.flow.emit_inverse(g, &z))?;
         let x = g.scoped("preprocess", |g| self.preprocess.emit_inverse(g, &h))?;
-        g.rename(&x, "x");
+        g.rename(&x, TensorName::X.name());
         Ok(g.into_model(
             "realnvp_inverse",
             &[latent_shape(self.config.data.numel())],
-            &[self.data_shape("x")],
+            &[self.data_shape()],
             metadata,
         ))
     }
 
-    fn data_shape(&self, name: &str) -> ValueShape {
+    fn data_shape(&self) -> ValueShape {
         let mut dims = vec![None];
         dims.extend(self.config.data.dims().into_iter().map(Some));
         ValueShape {
-            name: name.into(),
+            name: TensorName::X.name().into(),
             dims,
         }
     }
@@ -286,35 +288,16 @@ impl RealNvp {
 
 fn latent_shape(l: usize) -> ValueShape {
     ValueShape {
-        name: "z".into(),
+        name: TensorName::Z.name().into(),
         dims: vec![None, Some(l)],
     }
 }
 
-fn batch_shape(name: &str) -> ValueShape {
+fn batch_shape(tensor: TensorName) -> ValueShape {
     ValueShape {
-        name: name.into(),
+        name: tensor.name().into(),
         dims: vec![None],
     }
-}
-
-/// Runs `write` on a temporary path next to `path`, then renames it into place, so `path` is
-/// either the old file or the complete new one.
-pub fn write_atomic(path: &Path, write: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
-    let mut tmp: PathBuf = path.to_path_buf();
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    tmp.set_file_name(format!(".{name}.{}.tmp", std::process::id()));
-    if let Err(e) = write(&tmp) {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(e);
-    }
-    std::fs::rename(&tmp, path).map_err(|source| ModelError::Io {
-        path: path.into(),
-        source,
-    })
 }
 
 /// Lets the model keep a handle on its standardization (to fit it) while the chain owns it.

@@ -13,6 +13,7 @@
 mod config;
 mod error;
 mod flow;
+mod kernels;
 pub mod layers;
 pub mod nets;
 pub mod onnx;
@@ -24,7 +25,7 @@ pub use config::{
     MultiScaleConfig, NetNorm, PRESETS, Preprocessing,
 };
 pub use error::{ModelError, Result};
-pub use flow::{RealNvp, is_trainable, standard_normal_log_prob, write_atomic};
+pub use flow::{RealNvp, is_trainable, standard_normal_log_prob};
 pub use process::{keep_freed_memory, limit_candle_spinning};
 
 use candle_core::Tensor;

@@ -1,9 +1,9 @@
-//! Test support: weights that make every layer do something.
+//! Test support: weights that make every layer do something, seeded data and tensor comparisons.
 //!
 //! A fresh model is the identity (zero-initialised output layers) with batch-norm statistics at
 //! (0, 1), which hides most bugs; tests perturb it with [`randomize`] first.
 
-use candle_core::Tensor;
+use candle_core::{DType, Device, Tensor};
 use candle_nn::VarMap;
 use rand::{Rng, SeedableRng, rngs::StdRng};
 
@@ -52,4 +52,23 @@ pub fn randomize(varmap: &VarMap, seed: u64) -> Result<()> {
         var.set(&t)?;
     }
     Ok(())
+}
+
+/// `max |a - b|` over all elements.
+pub fn max_abs_diff(a: &Tensor, b: &Tensor) -> Result<f64> {
+    Ok((a - b)?
+        .abs()?
+        .flatten_all()?
+        .max(0)?
+        .to_dtype(DType::F64)?
+        .to_scalar::<f64>()?)
+}
+
+/// Seeded uniform values in `[lo, hi)` of the given shape, f64.
+pub fn uniform(shape: &[usize], lo: f64, hi: f64, seed: u64) -> Result<Tensor> {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let n: usize = shape.iter().product();
+    let v: Vec<f64> = (0..n).map(|_| rng.random_range(lo..hi)).collect();
+    Ok(Tensor::from_vec(v, shape, &Device::Cpu)?)
 }

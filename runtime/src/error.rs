@@ -13,14 +13,15 @@ pub type Result<T, E = RuntimeError> = std::result::Result<T, E>;
 pub enum RuntimeError {
     /// The ONNX Runtime shared library could not be loaded (missing, not a library, or too old).
     #[error(
-        "cannot load the ONNX Runtime library at {path}: {reason}; run `make setup` (it downloads \
-         libonnxruntime.so 1.31 into .ort/) or set ORT_DYLIB_PATH / --ort-lib to a libonnxruntime.so >= 1.31"
+        "cannot load the ONNX Runtime library (libonnxruntime.so >= 1.31); tried {}. Install it with \
+         `pip install onnxruntime==1.31.1` and set ORT_DYLIB_PATH (or --ort-lib / LoadOptions::library_path) to \
+         its onnxruntime/capi/libonnxruntime.so.1.31.1, or install a system package that puts libonnxruntime.so \
+         on the loader path (LD_LIBRARY_PATH); in the realnvp-rs repository `make setup` installs it into .ort/",
+        crate::library::describe(tried)
     )]
     Library {
-        /// The path that was tried.
-        path: PathBuf,
-        /// Why loading failed.
-        reason: String,
+        /// Every library tried, in order, with why it failed.
+        tried: Vec<crate::LibraryAttempt>,
     },
 
     /// ONNX Runtime is already initialised from another library file in this process.
@@ -62,72 +63,10 @@ pub enum RuntimeError {
         reason: String,
     },
 
-    /// A required `metadata_props` key is absent.
-    #[error(
-        "{file} has no metadata key `{key}`; the bundle was not written by `trainer export` (format version 1)"
-    )]
-    MissingMetadata {
-        /// The absent key.
-        key: String,
-        /// The graph file.
-        file: PathBuf,
-    },
-
-    /// A metadata value cannot be parsed or has an impossible value.
-    #[error("{file}: metadata `{key}` is invalid: {reason}")]
-    InvalidMetadata {
-        /// The key.
-        key: String,
-        /// The graph file or model.json.
-        file: PathBuf,
-        /// What is wrong.
-        reason: String,
-    },
-
-    /// The bundle's format version is not one this runtime knows.
-    #[error(
-        "{file}: bundle format version {found} is not supported (this runtime reads version 1); upgrade the runtime"
-    )]
-    UnsupportedFormatVersion {
-        /// The version found.
-        found: String,
-        /// The graph file.
-        file: PathBuf,
-    },
-
-    /// A graph file says it is the other direction.
-    #[error(
-        "{file} says its direction is `{found}`, expected `{expected}`; the files were swapped or renamed"
-    )]
-    WrongDirection {
-        /// The graph file.
-        file: PathBuf,
-        /// The direction the file name implies.
-        expected: String,
-        /// The direction in its metadata.
-        found: String,
-    },
-
-    /// forward.onnx and inverse.onnx come from different exports.
-    #[error(
-        "forward.onnx (pair id {forward}) and inverse.onnx (pair id {inverse}) come from different exports; \
-         copy both files from the same `trainer export` output"
-    )]
-    PairMismatch {
-        /// Pair id of forward.onnx.
-        forward: String,
-        /// Pair id of inverse.onnx.
-        inverse: String,
-    },
-
-    /// The two graphs, their metadata or model.json disagree with each other.
-    #[error("inconsistent bundle {dir}: {reason}")]
-    InconsistentBundle {
-        /// The bundle directory.
-        dir: PathBuf,
-        /// What disagrees.
-        reason: String,
-    },
+    /// The bundle's metadata or files break the format (missing or malformed key, unknown version, swapped
+    /// files, a pair from different exports, graphs that disagree with their metadata or with model.json).
+    #[error(transparent)]
+    Bundle(#[from] realnvp_bundle::BundleError),
 
     /// A [`crate::LoadOptions`] field has an unusable value.
     #[error("invalid option `{name}`: {reason}")]

@@ -12,10 +12,55 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand_distr::{Distribution, StandardNormal};
 
+use realnvp_bundle::{
+    BundleError, BundleMetadata, CARD_FILE, DataKind, DataShape, Direction, Tensor, pixels,
+};
+
 use crate::error::{Result, RuntimeError};
 use crate::library;
-use crate::metadata::{self, BundleMetadata, DataKind};
 use crate::options::{Device, LoadOptions, Provider};
+
+/// The largest difference between two arrays of the same length.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Discrepancy {
+    /// `max |a - b|`.
+    pub max_abs: f32,
+    /// `max |a - b| / max(1, max |a|)`, so pixel-unit and unit-scale data share one tolerance.
+    pub relative: f32,
+}
+
+impl Discrepancy {
+    fn between(a: &[f32], b: &[f32]) -> Self {
+        let max_abs = a
+            .iter()
+            .zip(b)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0f32, f32::max);
+        let scale = a.iter().map(|x| x.abs()).fold(1f32, f32::max);
+        Self {
+            max_abs,
+            relative: max_abs / scale,
+        }
+    }
+}
+
+/// What [`Flow::round_trip`] measured.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RoundTrip {
+    /// `x → z → x` on fresh samples.
+    pub x: Discrepancy,
+    /// `z → x → z` on their latents.
+    pub z: Discrepancy,
+    /// Samples used.
+    pub n: usize,
+}
+
+impl RoundTrip {
+    /// Whether both relative errors are at most `tolerance` (false when either is NaN).
+    pub fn within(&self, tolerance: f32) -> bool {
+        self.x.relative <= tolerance && self.z.relative <= tolerance
+    }
+}
 
 /// The result of [`Flow::encode`]: per item, the latent and the exact log-likelihood.
 #[derive(Debug, Clone, PartialEq)]
@@ -46,7 +91,7 @@ pub struct Encoded {
 /// let flow = Flow::load("out/model", &LoadOptions::default())?;
 /// let x = flow.sample(4, 0.7, 1)?;
 /// let bits = flow.bits_per_dim(&x, 4)?;
-/// println!("{} on {}: {bits:?}", flow.metadata().data_kind, flow.provider());
+/// println!("{} on {}: {bits:?}", flow.data_kind(), flow.provider());
 /// # Ok(())
 /// # }
 /// ```
@@ -60,9 +105,6 @@ pub struct Flow {
     batch_size: usize,
     library: PathBuf,
 }
-
-const FORWARD: &str = "forward.onnx";
-const INVERSE: &str = "inverse.onnx";
 
 impl Flow {
     /// Loads and validates the bundle in `dir`.
@@ -96,8 +138,8 @@ impl Flow {
                 reason: "must be at least 1, or None to let ONNX Runtime choose".into(),
             });
         }
-        let forward_file = dir.join(FORWARD);
-        let inverse_file = dir.join(INVERSE);
+        let forward_file = dir.join(Direction::Forward.file());
+        let inverse_file = dir.join(Direction::Inverse.file());
         for file in [&forward_file, &inverse_file] {
             if !file.is_file() {
                 return Err(RuntimeError::MissingFile { file: file.clone() });
@@ -114,56 +156,39 @@ impl Flow {
         };
         let (inverse, _) = open_session(&env, &inverse_file, inverse_device, options.threads)?;
 
-        let meta = metadata::parse_graph(
+        let meta = BundleMetadata::from_props(
             &forward_file,
-            "forward",
-            read_props(&forward, &forward_file)?,
+            Direction::Forward,
+            &read_props(&forward, &forward_file)?,
         )?;
-        let inverse_meta = metadata::parse_graph(
+        let inverse_meta = BundleMetadata::from_props(
             &inverse_file,
-            "inverse",
-            read_props(&inverse, &inverse_file)?,
+            Direction::Inverse,
+            &read_props(&inverse, &inverse_file)?,
         )?;
-        metadata::check_pair(&dir, &meta, &inverse_meta)?;
-
-        let batch: i64 = -1;
-        let data: Vec<i64> = std::iter::once(batch)
-            .chain(meta.data_shape.iter().map(|&d| d as i64))
-            .collect();
-        let latent = vec![batch, meta.latent_dim as i64];
-        check_outlets(
-            &dir,
-            &forward_file,
-            "input",
-            forward.inputs(),
-            &[("x", &data)],
-        )?;
-        check_outlets(
-            &dir,
-            &forward_file,
-            "output",
-            forward.outputs(),
-            &[
-                ("z", &latent),
-                ("log_prob", &[batch]),
-                ("bits_per_dim", &[batch]),
-            ],
-        )?;
-        check_outlets(
-            &dir,
-            &inverse_file,
-            "input",
-            inverse.inputs(),
-            &[("z", &latent)],
-        )?;
-        check_outlets(
-            &dir,
-            &inverse_file,
-            "output",
-            inverse.outputs(),
-            &[("x", &data)],
-        )?;
-        metadata::check_model_json(&dir, &meta)?;
+        BundleMetadata::check_pair(&dir, &meta, &inverse_meta)?;
+        for (direction, session) in [
+            (Direction::Forward, &forward),
+            (Direction::Inverse, &inverse),
+        ] {
+            check_outlets(
+                &dir,
+                direction,
+                "input",
+                session.inputs(),
+                direction.inputs(),
+                &meta,
+            )?;
+            check_outlets(
+                &dir,
+                direction,
+                "output",
+                session.outputs(),
+                direction.outputs(),
+                &meta,
+            )?;
+        }
+        check_card(&dir, &meta)?;
 
         if meta.model_layout() < 2 {
             tracing::warn!(
@@ -195,17 +220,17 @@ impl Flow {
 
     /// Image or vector model.
     pub fn data_kind(&self) -> DataKind {
-        self.meta.data_kind
+        self.meta.data_kind()
     }
 
     /// Per-item data shape: `[C, H, W]` or `[D]`.
-    pub fn data_shape(&self) -> &[usize] {
-        &self.meta.data_shape
+    pub fn data_shape(&self) -> DataShape {
+        self.meta.data_shape
     }
 
     /// Latent size `L`; also the number of values per data item.
     pub fn latent_dim(&self) -> usize {
-        self.meta.latent_dim
+        self.meta.latent_dim()
     }
 
     /// The execution provider that runs the graphs.
@@ -225,18 +250,17 @@ impl Flow {
 
     /// Runs `x` (`n` items of [`Flow::data_shape`]) through the forward graph.
     ///
-    /// Images must be in pixel units `[0, 256)` (256 itself is tolerated) (see [`crate::image_io::load_image`]).
+    /// Images must be in the data domain, pixel units `[0, 256]` ([`realnvp_bundle::pixels`]); a `u8` image is
+    /// scored at its bin centres (see [`crate::image_io::load_image`]).
     pub fn encode(&self, x: &[f32], n: usize) -> Result<Encoded> {
-        self.check_input("x", x, n)?;
+        self.check_input(Tensor::X, x, n)?;
         let per_item = self.latent_dim();
         let mut out = Encoded {
             z: Vec::with_capacity(n * per_item),
             log_prob: Vec::with_capacity(n),
             bits_per_dim: Vec::with_capacity(n),
         };
-        let mut shape: Vec<i64> = std::iter::once(0)
-            .chain(self.meta.data_shape.iter().map(|&d| d as i64))
-            .collect();
+        let mut shape = self.meta.data_shape.batch_dims(0);
         for (chunk_index, chunk) in x.chunks(self.batch_size * per_item).enumerate() {
             let rows = chunk.len() / per_item;
             shape[0] = rows as i64;
@@ -244,20 +268,20 @@ impl Flow {
             let input = TensorRef::from_array_view((shape.clone(), chunk))
                 .map_err(|e| RuntimeError::ort("creating the input tensor", e))?;
             let outputs = session
-                .run(ort::inputs!["x" => input])
+                .run(ort::inputs![Tensor::X.name() => input])
                 .map_err(|e| RuntimeError::ort("running forward.onnx", e))?;
             let first = chunk_index * self.batch_size;
             for (name, dest, len) in [
-                ("z", &mut out.z, rows * per_item),
-                ("log_prob", &mut out.log_prob, rows),
-                ("bits_per_dim", &mut out.bits_per_dim, rows),
+                (Tensor::Z, &mut out.z, rows * per_item),
+                (Tensor::LogProb, &mut out.log_prob, rows),
+                (Tensor::BitsPerDim, &mut out.bits_per_dim, rows),
             ] {
-                let values = extract(&outputs, name, len, "forward.onnx")?;
+                let values = extract(&outputs, name, len, Direction::Forward)?;
                 if let Some(bad) = values.iter().position(|v| !v.is_finite()) {
                     let per = len / rows;
                     return Err(RuntimeError::NonFiniteOutput {
-                        graph: "forward",
-                        output: static_name(name),
+                        graph: Direction::Forward.as_str(),
+                        output: name.name(),
                         item: first + bad / per,
                     });
                 }
@@ -278,8 +302,12 @@ impl Flow {
     }
 
     /// Maps `n` latents (`n × latent_dim` values) to data through the inverse graph.
+    ///
+    /// Image data are projected onto the data domain `[0, 256]` ([`pixels::to_domain`]): the inverse graph is the
+    /// exact inverse of the forward one and reaches past the domain (about `(-14.2, 270.2)` with logit
+    /// preprocessing), so what `decode` returns is always something [`Flow::encode`] accepts.
     pub fn decode(&self, z: &[f32], n: usize) -> Result<Vec<f32>> {
-        self.check_input("z", z, n)?;
+        self.check_input(Tensor::Z, z, n)?;
         let per_item = self.latent_dim();
         let mut x = Vec::with_capacity(n * per_item);
         for (chunk_index, chunk) in z.chunks(self.batch_size * per_item).enumerate() {
@@ -288,17 +316,20 @@ impl Flow {
             let input = TensorRef::from_array_view((vec![rows as i64, per_item as i64], chunk))
                 .map_err(|e| RuntimeError::ort("creating the input tensor", e))?;
             let outputs = session
-                .run(ort::inputs!["z" => input])
+                .run(ort::inputs![Tensor::Z.name() => input])
                 .map_err(|e| RuntimeError::ort("running inverse.onnx", e))?;
-            let values = extract(&outputs, "x", rows * per_item, "inverse.onnx")?;
+            let values = extract(&outputs, Tensor::X, rows * per_item, Direction::Inverse)?;
             if let Some(bad) = values.iter().position(|v| !v.is_finite()) {
                 return Err(RuntimeError::NonFiniteOutput {
-                    graph: "inverse",
-                    output: "x",
+                    graph: Direction::Inverse.as_str(),
+                    output: Tensor::X.name(),
                     item: chunk_index * self.batch_size + bad / per_item,
                 });
             }
-            x.extend_from_slice(values);
+            match self.data_kind() {
+                DataKind::Image => x.extend(values.iter().map(|&v| pixels::to_domain(v))),
+                DataKind::Vector => x.extend_from_slice(values),
+            }
         }
         Ok(x)
     }
@@ -338,26 +369,42 @@ impl Flow {
         self.decode(&z, n)
     }
 
+    /// Checks that the two graphs invert each other on this model's own samples: draws `n` samples at
+    /// `temperature` (data in the domain, as [`Flow::decode`] returns it), then measures `x → z → x` on them and
+    /// `z → x → z` on their latents. What `runtime check` runs; a healthy f32 export lands near 1e-5 relative.
+    pub fn round_trip(&self, n: usize, temperature: f32, seed: u64) -> Result<RoundTrip> {
+        let x = self.sample(n, temperature, seed)?;
+        let z = self.encode(&x, n)?.z;
+        let x2 = self.decode(&z, n)?;
+        let z2 = self.encode(&x2, n)?.z;
+        Ok(RoundTrip {
+            x: Discrepancy::between(&x, &x2),
+            z: Discrepancy::between(&z, &z2),
+            n,
+        })
+    }
+
     /// Loads an image file as one data item for this (image) model: see [`crate::image_io::load_image`].
     pub fn load_image(&self, path: impl AsRef<Path>) -> Result<Vec<f32>> {
         self.require_kind(DataKind::Image, "loading an image")?;
-        crate::image_io::load_image(path, &self.meta.data_shape)
+        crate::image_io::load_image(path, self.meta.data_shape)
     }
 
     /// Fails unless this is a model of `kind`.
     pub fn require_kind(&self, kind: DataKind, operation: &'static str) -> Result<()> {
-        if self.meta.data_kind == kind {
+        if self.data_kind() == kind {
             Ok(())
         } else {
             Err(RuntimeError::WrongDataKind {
                 operation,
                 expected: kind.as_str(),
-                found: self.meta.data_kind.as_str(),
+                found: self.data_kind().as_str(),
             })
         }
     }
 
-    fn check_input(&self, what: &'static str, values: &[f32], n: usize) -> Result<()> {
+    fn check_input(&self, tensor: Tensor, values: &[f32], n: usize) -> Result<()> {
+        let what = tensor.name();
         if n == 0 || values.is_empty() {
             return Err(RuntimeError::EmptyBatch);
         }
@@ -370,8 +417,8 @@ impl Flow {
                 expected,
                 n,
                 per_item,
-                shape: if what == "x" {
-                    self.meta.data_shape.clone()
+                shape: if tensor == Tensor::X {
+                    self.meta.data_shape.dims()
                 } else {
                     vec![per_item]
                 },
@@ -385,25 +432,17 @@ impl Flow {
                 value: values[i],
             });
         }
-        if what == "x" && self.meta.data_kind == DataKind::Image {
-            // 256 itself is allowed: a sample whose sigmoid saturates in f32 decodes to exactly 256.
-            if let Some(i) = values.iter().position(|v| !(0.0..=256.0).contains(v)) {
-                return Err(RuntimeError::OutOfRange {
-                    item: i / per_item,
-                    position: i % per_item,
-                    value: values[i],
-                });
-            }
+        if tensor == Tensor::X
+            && self.data_kind() == DataKind::Image
+            && let Some(i) = values.iter().position(|&v| !pixels::in_domain(v))
+        {
+            return Err(RuntimeError::OutOfRange {
+                item: i / per_item,
+                position: i % per_item,
+                value: values[i],
+            });
         }
         Ok(())
-    }
-}
-
-fn static_name(name: &str) -> &'static str {
-    match name {
-        "z" => "z",
-        "log_prob" => "log_prob",
-        _ => "bits_per_dim",
     }
 }
 
@@ -417,10 +456,11 @@ fn lock(session: &Mutex<Session>) -> MutexGuard<'_, Session> {
 
 fn extract<'a>(
     outputs: &'a ort::session::SessionOutputs<'_>,
-    name: &str,
+    tensor: Tensor,
     len: usize,
-    file: &str,
+    direction: Direction,
 ) -> Result<&'a [f32]> {
+    let (name, file) = (tensor.name(), direction.file());
     let value = outputs.get(name).ok_or_else(|| {
         RuntimeError::ort(
             format!("reading the outputs of {file}"),
@@ -550,24 +590,33 @@ fn read_props(session: &Session, file: &Path) -> Result<BTreeMap<String, String>
         .collect())
 }
 
-/// Checks that each named input/output exists as an f32 tensor of the expected shape (`-1` = the batch dim).
+/// The shape `tensor` must have in the graphs of a bundle with metadata `meta` (`-1` = the batch dimension).
+fn expected_shape(tensor: Tensor, meta: &BundleMetadata) -> Vec<i64> {
+    match tensor {
+        Tensor::X => meta.data_shape.batch_dims(-1),
+        Tensor::Z => vec![-1, meta.latent_dim() as i64],
+        Tensor::LogProb | Tensor::BitsPerDim => vec![-1],
+    }
+}
+
+/// Checks that each of `expected` exists among `outlets` as an f32 tensor of the shape the metadata imply.
 fn check_outlets(
     dir: &Path,
-    file: &Path,
+    direction: Direction,
     role: &str,
     outlets: &[Outlet],
-    expected: &[(&str, &[i64])],
+    expected: &[Tensor],
+    meta: &BundleMetadata,
 ) -> Result<()> {
-    let name = file
-        .file_name()
-        .map(|f| f.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let fail = |reason: String| RuntimeError::InconsistentBundle {
-        dir: dir.into(),
-        reason: format!("{name}: {reason}"),
+    let fail = |reason: String| {
+        RuntimeError::from(BundleError::Inconsistent {
+            dir: dir.into(),
+            reason: format!("{}: {reason}", direction.file()),
+        })
     };
-    for (want, shape) in expected {
-        let Some(outlet) = outlets.iter().find(|o| o.name() == *want) else {
+    for &tensor in expected {
+        let (want, shape) = (tensor.name(), expected_shape(tensor, meta));
+        let Some(outlet) = outlets.iter().find(|o| o.name() == want) else {
             let have: Vec<&str> = outlets.iter().map(|o| o.name()).collect();
             return Err(fail(format!("no {role} `{want}` (it has {have:?})")));
         };
@@ -577,7 +626,7 @@ fn check_outlets(
                 shape: found,
                 ..
             } => {
-                if &found[..] != *shape {
+                if found[..] != shape[..] {
                     return Err(fail(format!(
                         "{role} `{want}` has shape {:?}, the metadata imply {shape:?} (-1 = dynamic batch)",
                         &found[..]
@@ -592,4 +641,16 @@ fn check_outlets(
         }
     }
     Ok(())
+}
+
+/// Checks `model.json`, when the bundle has one: it must be complete and say what the graphs say.
+fn check_card(dir: &Path, meta: &BundleMetadata) -> Result<()> {
+    let file = dir.join(CARD_FILE);
+    let text = match std::fs::read_to_string(&file) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(RuntimeError::io(file, e)),
+    };
+    let card = BundleMetadata::from_card(&file, &text)?;
+    Ok(meta.check_card(dir, &card)?)
 }

@@ -6,19 +6,25 @@ use std::path::Path;
 use image::imageops::FilterType;
 use image::{ColorType, DynamicImage, GrayImage, ImageFormat, ImageReader, RgbImage};
 
+use realnvp_bundle::files::write_atomic;
+use realnvp_bundle::{DataShape, pixels};
+
 use crate::error::{Result, RuntimeError};
-use crate::files::write_atomic;
 
 /// Grey level of the border lines in [`grid_image`].
 const BORDER: u8 = 128;
 
-fn split_shape(shape: &[usize], path: &Path) -> Result<(usize, u32, u32)> {
+fn split_shape(shape: DataShape, path: &Path) -> Result<(usize, u32, u32)> {
     match shape {
-        [c @ (1 | 3), h, w] => Ok((*c, *w as u32, *h as u32)),
+        DataShape::Image {
+            channels: c @ (1 | 3),
+            height,
+            width,
+        } => Ok((c, width as u32, height as u32)),
         _ => Err(RuntimeError::ImageChannels {
             path: path.to_path_buf(),
             expected: "1 (grey) or 3 (RGB) channels".into(),
-            found: format!("a model data shape {shape:?} that image files cannot hold"),
+            found: format!("a model data shape {shape} that image files cannot hold"),
         }),
     }
 }
@@ -40,15 +46,17 @@ fn describe(color: ColorType) -> &'static str {
 /// Reads a PNG or JPEG file (format sniffed from the content) as one data item of `shape = [C, H, W]`.
 ///
 /// The image must be 8-bit with exactly `C` channels (1 = grey, 3 = RGB) and exactly `W × H` pixels: it is never
-/// converted or resized silently. Pixels are returned as `p + 0.5` (the deterministic dequantization of
-/// docs/bundle.md), in `C, H, W` order.
+/// converted or resized silently. Pixels are returned at their bin centres, `p + 0.5` ([`pixels::dequantize`]),
+/// in `C, H, W` order.
 ///
 /// ```no_run
-/// let x = realnvp_runtime::image_io::load_image("digit.png", &[1, 28, 28])?;
+/// use realnvp_runtime::DataShape;
+/// let shape = DataShape::Image { channels: 1, height: 28, width: 28 };
+/// let x = realnvp_runtime::image_io::load_image("digit.png", shape)?;
 /// assert_eq!(x.len(), 784);
 /// # Ok::<(), realnvp_runtime::RuntimeError>(())
 /// ```
-pub fn load_image(path: impl AsRef<Path>, shape: &[usize]) -> Result<Vec<f32>> {
+pub fn load_image(path: impl AsRef<Path>, shape: DataShape) -> Result<Vec<f32>> {
     let path = path.as_ref();
     let (channels, width, height) = split_shape(shape, path)?;
     let bytes = std::fs::read(path).map_err(|e| RuntimeError::io(path, e))?;
@@ -95,26 +103,18 @@ pub fn load_image(path: impl AsRef<Path>, shape: &[usize]) -> Result<Vec<f32>> {
     // The decoder's bytes are interleaved (H, W, C); the model wants planar (C, H, W).
     for (i, &p) in raw.iter().enumerate() {
         let (pixel, c) = (i / channels, i % channels);
-        x[c * hw + pixel] = f32::from(p) + 0.5;
+        x[c * hw + pixel] = pixels::dequantize(p);
     }
     Ok(x)
 }
 
-/// Pixel-unit data to `u8`: `floor(clamp(x, 0, 255))` (NaN becomes 0).
+/// Pixel-unit data to `u8` pixels ([`pixels::quantize`]: `floor(clamp(x, 0, 255))`, NaN becomes 0).
 pub fn to_u8(x: &[f32]) -> Vec<u8> {
-    x.iter()
-        .map(|&v| {
-            if v.is_nan() {
-                0
-            } else {
-                v.clamp(0.0, 255.0).floor() as u8
-            }
-        })
-        .collect()
+    x.iter().map(|&v| pixels::quantize(v)).collect()
 }
 
-fn check_items(x: &[f32], n: usize, shape: &[usize]) -> Result<()> {
-    let per_item: usize = shape.iter().product();
+fn check_items(x: &[f32], n: usize, shape: DataShape) -> Result<()> {
+    let per_item = shape.numel();
     if n == 0 {
         return Err(RuntimeError::EmptyBatch);
     }
@@ -126,14 +126,14 @@ fn check_items(x: &[f32], n: usize, shape: &[usize]) -> Result<()> {
             expected,
             n,
             per_item,
-            shape: shape.to_vec(),
+            shape: shape.dims(),
         });
     }
     Ok(())
 }
 
 /// Turns `n` items of pixel-unit data (`[C, H, W]`, C = 1 or 3) into 8-bit images.
-pub fn to_images(x: &[f32], n: usize, shape: &[usize]) -> Result<Vec<DynamicImage>> {
+pub fn to_images(x: &[f32], n: usize, shape: DataShape) -> Result<Vec<DynamicImage>> {
     let (channels, width, height) = split_shape(shape, Path::new("<output>"))?;
     check_items(x, n, shape)?;
     let hw = (width * height) as usize;
@@ -163,7 +163,7 @@ pub fn to_images(x: &[f32], n: usize, shape: &[usize]) -> Result<Vec<DynamicImag
 pub fn grid_image(
     x: &[f32],
     n: usize,
-    shape: &[usize],
+    shape: DataShape,
     cols: Option<usize>,
     scale: u32,
 ) -> Result<DynamicImage> {
@@ -208,7 +208,7 @@ pub fn write_png(path: impl AsRef<Path>, image: &DynamicImage) -> Result<()> {
     image
         .write_to(&mut Cursor::new(&mut bytes), ImageFormat::Png)
         .map_err(|e| RuntimeError::io(path, std::io::Error::other(e)))?;
-    write_atomic(path, &bytes)
+    Ok(write_atomic(path, &bytes)?)
 }
 
 /// The largest enlargement [`grid_image`] accepts.
@@ -232,7 +232,7 @@ pub fn write_grid_png(
     path: impl AsRef<Path>,
     x: &[f32],
     n: usize,
-    shape: &[usize],
+    shape: DataShape,
     cols: Option<usize>,
     scale: u32,
 ) -> Result<()> {

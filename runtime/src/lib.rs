@@ -5,7 +5,8 @@
 //! [`image_io`] and [`vector_io`] move data between files and the flat `f32` layout the graphs use.
 //!
 //! The ONNX Runtime library is loaded at run time from [`LoadOptions::library_path`], else `ORT_DYLIB_PATH`,
-//! else `<workspace>/.ort/libonnxruntime.so` (installed by `make setup`).
+//! else the system loader's search for `libonnxruntime.so` ([`library_candidates`]); a failure lists what was
+//! tried and how to install the library.
 //!
 //! ```no_run
 //! use realnvp_runtime::{Flow, LoadOptions, image_io};
@@ -22,17 +23,18 @@
 #![warn(missing_docs)]
 
 mod error;
-mod files;
 mod flow;
 pub mod image_io;
 mod library;
-mod metadata;
 mod options;
 pub mod vector_io;
 
 pub use error::{Result, RuntimeError};
-pub use files::write_atomic;
-pub use flow::{Encoded, Flow};
-pub use library::{ORT_DYLIB_ENV, default_library_path, loaded_library_path, resolve_library_path};
-pub use metadata::{BundleMetadata, DataKind, FORMAT_VERSION, REQUIRED_KEYS};
+pub use flow::{Discrepancy, Encoded, Flow, RoundTrip};
+pub use library::{
+    LibraryAttempt, LibrarySource, ORT_DYLIB_ENV, SYSTEM_LIBRARY_NAMES, library_candidates,
+    loaded_library_path,
+};
 pub use options::{Device, LoadOptions, Provider};
+pub use realnvp_bundle::files::write_atomic;
+pub use realnvp_bundle::{BundleError, BundleMetadata, DataKind, DataShape, FORMAT_VERSION};

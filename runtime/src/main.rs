@@ -29,7 +29,7 @@ struct Global {
     /// ONNX Runtime intra-op threads (default: one per core).
     #[arg(long, global = true)]
     threads: Option<usize>,
-    /// Path to libonnxruntime.so (default: $ORT_DYLIB_PATH, then the project's .ort/ from `make setup`).
+    /// Path to libonnxruntime.so (default: $ORT_DYLIB_PATH, then the system loader's search for libonnxruntime.so).
     #[arg(long, global = true)]
     ort_lib: Option<PathBuf>,
     /// Items per ONNX Runtime call.
@@ -191,8 +191,8 @@ fn sample(flow: &Flow, a: SampleArgs) -> Result<ExitCode> {
         }
         (DataKind::Vector, Some(out), None) => {
             match extension(&out).as_str() {
-                "csv" => vector_io::write_csv(&out, &x, shape[0])?,
-                "png" => vector_io::write_scatter_png(&out, &x, shape[0], 512)?,
+                "csv" => vector_io::write_csv(&out, &x, shape.numel())?,
+                "png" => vector_io::write_scatter_png(&out, &x, shape.numel(), 512)?,
                 _ => bail!(
                     "--out {} must end in .csv or .png for a vector model",
                     out.display()
@@ -277,7 +277,7 @@ fn score(flow: &Flow, a: ScoreArgs) -> Result<ExitCode> {
             }
         }
         DataKind::Vector => {
-            let dim = flow.data_shape()[0];
+            let dim = flow.latent_dim();
             for file in &files {
                 let scored = vector_io::read_csv(file, dim)
                     .map_err(anyhow::Error::from)
@@ -365,17 +365,17 @@ fn info(flow: &Flow) -> Result<ExitCode> {
     println!("bundle:          {}", flow.dir().display());
     println!("format version:  {}", m.format_version);
     println!("pair id:         {}", m.pair_id);
-    println!("data:            {} {:?}", m.data_kind, m.data_shape);
-    println!("latent dim:      {}", m.latent_dim);
+    println!("data:            {}", m.data_shape);
+    println!("latent dim:      {}", m.latent_dim());
     println!(
         "forward.onnx:    x [N, {}] -> z [N, {}], log_prob [N], bits_per_dim [N]",
-        dims(&m.data_shape),
-        m.latent_dim
+        dims(&m.data_shape.dims()),
+        m.latent_dim()
     );
     println!(
         "inverse.onnx:    z [N, {}] -> x [N, {}]",
-        m.latent_dim,
-        dims(&m.data_shape)
+        m.latent_dim(),
+        dims(&m.data_shape.dims())
     );
     println!("opset:           {}", m.opset);
     println!("preprocessing:   {}", m.preprocessing);
@@ -396,30 +396,18 @@ fn dims(shape: &[usize]) -> String {
         .join(", ")
 }
 
-/// Relative error: max|a - b| / max(1, max|a|), so pixel-unit and unit-scale data share one tolerance.
-fn rel_error(a: &[f32], b: &[f32]) -> (f32, f32) {
-    let abs = a
-        .iter()
-        .zip(b)
-        .map(|(x, y)| (x - y).abs())
-        .fold(0f32, f32::max);
-    let scale = a.iter().map(|x| x.abs()).fold(1f32, f32::max);
-    (abs, abs / scale)
-}
-
 fn check(flow: &Flow, a: CheckArgs) -> Result<ExitCode> {
     if !(a.tolerance.is_finite() && a.tolerance > 0.0) {
         bail!("--tolerance must be a positive number, got {}", a.tolerance);
     }
-    let z = flow.sample_latent(a.n, a.temperature, a.seed)?;
-    let x = flow.decode(&z, a.n)?;
-    let z2 = flow.encode(&x, a.n)?.z;
-    let x2 = flow.decode(&z2, a.n)?;
-    let (z_abs, z_rel) = rel_error(&z, &z2);
-    let (x_abs, x_rel) = rel_error(&x, &x2);
-    println!("z -> x -> z: max abs error {z_abs:.3e}, relative {z_rel:.3e}");
-    println!("x -> z -> x: max abs error {x_abs:.3e}, relative {x_rel:.3e}");
-    if z_rel > a.tolerance || x_rel > a.tolerance {
+    let r = flow.round_trip(a.n, a.temperature, a.seed)?;
+    for (label, d) in [("x -> z -> x", r.x), ("z -> x -> z", r.z)] {
+        println!(
+            "{label}: max abs error {:.3e}, relative {:.3e}",
+            d.max_abs, d.relative
+        );
+    }
+    if !r.within(a.tolerance) {
         eprintln!(
             "FAIL: relative round-trip error above tolerance {:.1e} ({} samples)",
             a.tolerance, a.n

@@ -88,7 +88,8 @@ pub struct LoadOptions {
     pub device: Device,
     /// Intra-op threads per graph; `None` lets ONNX Runtime choose (one per core).
     pub threads: Option<usize>,
-    /// The `libonnxruntime.so` to load. `None`: `ORT_DYLIB_PATH`, then `<workspace>/.ort/libonnxruntime.so`.
+    /// The `libonnxruntime.so` to load. `None`: `ORT_DYLIB_PATH`, then the system loader's search
+    /// ([`crate::library_candidates`]).
     /// Only the first load in a process picks the library (see [`crate::Flow::load`]).
     pub library_path: Option<PathBuf>,
     /// Largest number of items sent to ONNX Runtime in one run; bigger inputs are split into chunks.

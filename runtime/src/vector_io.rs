@@ -7,7 +7,7 @@ use std::path::Path;
 use image::{ImageFormat, Rgb, RgbImage};
 
 use crate::error::{Result, RuntimeError};
-use crate::files::write_atomic;
+use realnvp_bundle::files::write_atomic;
 
 /// Reads rows of `dim` comma-separated numbers. A first line that does not parse is taken as a header; empty
 /// lines and lines starting with `#` are skipped. Returns the flat data and the number of rows.
@@ -77,7 +77,7 @@ pub fn csv_string(x: &[f32], dim: usize) -> String {
 
 /// Writes rows of `dim` values as CSV (atomically).
 pub fn write_csv(path: impl AsRef<Path>, x: &[f32], dim: usize) -> Result<()> {
-    write_atomic(path, csv_string(x, dim).as_bytes())
+    Ok(write_atomic(path, csv_string(x, dim).as_bytes())?)
 }
 
 /// Draws the first two coordinates of each row of `dim` values as dots on a white `size × size` PNG, framed to
@@ -150,5 +150,5 @@ pub fn write_scatter_png(path: impl AsRef<Path>, x: &[f32], dim: usize, size: u3
     let mut bytes = Vec::new();
     img.write_to(&mut Cursor::new(&mut bytes), ImageFormat::Png)
         .map_err(|e| RuntimeError::io(path, std::io::Error::other(e)))?;
-    write_atomic(path, &bytes)
+    Ok(write_atomic(path, &bytes)?)
 }

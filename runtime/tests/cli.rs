@@ -6,6 +6,7 @@ use std::process::{Command, Output};
 
 fn runtime(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_runtime"))
+        .env(realnvp_runtime::ORT_DYLIB_ENV, common::ort_library())
         .args(["--device", "cpu"])
         .args(args)
         .output()
@@ -188,4 +189,43 @@ fn bad_bundle_and_bad_options_fail_with_a_message() {
         "{}",
         text(&o.stderr)
     );
+}
+
+#[test]
+fn without_ort_dylib_path_the_library_is_found_on_the_loader_path() {
+    let model = common::bundle(&[]);
+    let lib_dir = common::ort_library().parent().unwrap().to_path_buf();
+    let run = |ld_path: Option<&std::path::Path>| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_runtime"));
+        cmd.env_remove(realnvp_runtime::ORT_DYLIB_ENV)
+            .env_remove("LD_LIBRARY_PATH")
+            .args([
+                "--device",
+                "cpu",
+                "info",
+                "--model",
+                model.to_str().unwrap(),
+            ])
+            .current_dir(std::env::temp_dir());
+        if let Some(dir) = ld_path {
+            cmd.env("LD_LIBRARY_PATH", dir);
+        }
+        cmd.output().expect("run runtime")
+    };
+    let found = run(Some(&lib_dir));
+    assert!(found.status.success(), "{}", text(&found.stderr));
+    assert!(
+        text(&found.stdout).contains("onnxruntime lib: libonnxruntime.so"),
+        "{}",
+        text(&found.stdout)
+    );
+    // Without it the error lists what was tried and how to install the library.
+    let missing = run(None);
+    if !missing.status.success() {
+        let err = text(&missing.stderr);
+        assert!(
+            err.contains("system search `libonnxruntime.so`") && err.contains("pip install"),
+            "{err}"
+        );
+    }
 }

@@ -6,7 +6,8 @@ use std::path::Path;
 
 use common::{bundle, cpu, make_bundle_in, pixels};
 use image::{DynamicImage, GrayImage, RgbImage, RgbaImage};
-use realnvp_runtime::{Flow, LoadOptions, RuntimeError};
+use realnvp_bundle::Key;
+use realnvp_runtime::{BundleError, Flow, LoadOptions, RuntimeError};
 
 fn load_err(args: &[&str]) -> RuntimeError {
     Flow::load(bundle(args), &cpu()).expect_err("the bundle must be refused")
@@ -63,7 +64,9 @@ fn truncated_onnx_file_names_the_file() {
 #[test]
 fn pair_from_different_exports_is_refused() {
     match load_err(&["--pair-mismatch"]) {
-        RuntimeError::PairMismatch { forward, inverse } => assert_ne!(forward, inverse),
+        RuntimeError::Bundle(BundleError::PairMismatch { forward, inverse }) => {
+            assert_ne!(forward, inverse)
+        }
         other => panic!("{other:?}"),
     }
     // Two real exports of the same shape mixed by hand.
@@ -72,20 +75,20 @@ fn pair_from_different_exports_is_refused() {
     std::fs::remove_file(a.path().join("model.json")).unwrap();
     assert!(matches!(
         Flow::load(a.path(), &cpu()).unwrap_err(),
-        RuntimeError::PairMismatch { .. }
+        RuntimeError::Bundle(BundleError::PairMismatch { .. })
     ));
 }
 
 #[test]
 fn missing_metadata_key_names_key_and_file() {
     for (key, from) in [
-        ("realnvp.pair_id", "forward"),
-        ("realnvp.latent_dim", "inverse"),
-        ("realnvp.export_errors", "forward"),
+        (Key::PairId, "forward"),
+        (Key::LatentDim, "inverse"),
+        (Key::ExportErrors, "forward"),
     ] {
-        match load_err(&["--drop-key", key, "--drop-from", from]) {
-            RuntimeError::MissingMetadata { key: k, file } => {
-                assert_eq!(k, key);
+        match load_err(&["--drop-key", key.name(), "--drop-from", from]) {
+            RuntimeError::Bundle(BundleError::MissingKey { key: k, file }) => {
+                assert_eq!(k, key.prop());
                 assert!(file.ends_with(format!("{from}.onnx")), "{file:?}");
             }
             other => panic!("{key}: {other:?}"),
@@ -97,19 +100,30 @@ fn missing_metadata_key_names_key_and_file() {
 fn unknown_format_version_and_swapped_direction_are_refused() {
     assert!(matches!(
         load_err(&["--format-version", "2"]),
-        RuntimeError::UnsupportedFormatVersion { .. }
+        RuntimeError::Bundle(BundleError::UnsupportedFormatVersion { .. })
     ));
     assert!(matches!(
         load_err(&["--direction-swap"]),
-        RuntimeError::WrongDirection { .. }
+        RuntimeError::Bundle(BundleError::WrongDirection { .. })
     ));
 }
 
 #[test]
 fn model_json_disagreeing_with_graphs_is_refused() {
-    match load_err(&["--model-json-latent", "17"]) {
-        RuntimeError::InconsistentBundle { reason, .. } => {
-            assert!(reason.contains("latent_dim"), "{reason}")
+    // A card that is self-consistent but says something else than the graphs.
+    let other_id = format!("\"{}\"", "ab".repeat(16));
+    let set_id = format!("pair_id={other_id}");
+    match load_err(&["--model-json-set", &set_id]) {
+        RuntimeError::Bundle(BundleError::Inconsistent { reason, .. }) => {
+            assert!(reason.contains(Key::PairId.name()), "{reason}")
+        }
+        other => panic!("{other:?}"),
+    }
+    // A card that contradicts itself is refused when it is read, naming the key and the file.
+    match load_err(&["--model-json-set", "latent_dim=17"]) {
+        RuntimeError::Bundle(BundleError::InvalidKey { key, file, .. }) => {
+            assert_eq!(key, Key::LatentDim.name());
+            assert!(file.ends_with(realnvp_bundle::CARD_FILE), "{file:?}");
         }
         other => panic!("{other:?}"),
     }

@@ -3,7 +3,7 @@
 mod common;
 
 use image::{DynamicImage, GenericImageView, RgbImage};
-use realnvp_runtime::{Flow, RuntimeError, image_io, vector_io};
+use realnvp_runtime::{DataShape, Flow, RuntimeError, image_io, vector_io};
 
 #[test]
 fn png_pixels_load_planar_with_half_offset() {
@@ -40,11 +40,11 @@ fn to_u8_floors_and_clamps() {
 #[test]
 fn grid_has_borders_and_places_items() {
     // 5 grey items of 2x3 (H=2, W=3), item k filled with 10k + 0.5.
-    let shape = [1usize, 2, 3];
+    let shape = image(1, 2, 3);
     let x: Vec<f32> = (0..5)
         .flat_map(|k| std::iter::repeat_n(10.0 * k as f32 + 0.5, 6))
         .collect();
-    let grid = image_io::grid_image(&x, 5, &shape, None, 1).unwrap();
+    let grid = image_io::grid_image(&x, 5, shape, None, 1).unwrap();
     // ceil(sqrt 5) = 3 columns, 2 rows; each cell is 3+1 wide, 2+1 high, plus the outer border.
     assert_eq!(grid.dimensions(), (3 * 4 + 1, 2 * 3 + 1));
     let px = |x, y| grid.get_pixel(x, y).0[0];
@@ -59,17 +59,17 @@ fn grid_has_borders_and_places_items() {
 /// At scale 3 every pixel of the scale-1 grid becomes a 3×3 block: the same picture, larger.
 #[test]
 fn grid_scale_enlarges_every_pixel_into_a_block() {
-    let shape = [1usize, 2, 3];
+    let shape = image(1, 2, 3);
     let x: Vec<f32> = (0..30).map(|i| (i * 8) as f32 + 0.5).collect();
-    let one = image_io::grid_image(&x, 5, &shape, None, 1).unwrap();
-    let three = image_io::grid_image(&x, 5, &shape, None, 3).unwrap();
+    let one = image_io::grid_image(&x, 5, shape, None, 1).unwrap();
+    let three = image_io::grid_image(&x, 5, shape, None, 3).unwrap();
     assert_eq!(three.dimensions(), (one.width() * 3, one.height() * 3));
     let one = one.to_luma8();
     for (px, py, p) in three.to_luma8().enumerate_pixels() {
         assert_eq!(p.0, one.get_pixel(px / 3, py / 3).0, "({px}, {py})");
     }
     for bad in [0, image_io::MAX_GRID_SCALE + 1] {
-        let err = image_io::grid_image(&x, 5, &shape, None, bad).unwrap_err();
+        let err = image_io::grid_image(&x, 5, shape, None, bad).unwrap_err();
         assert!(err.to_string().contains("grid scale"), "{err}");
     }
 }
@@ -79,7 +79,7 @@ fn grid_png_is_written_atomically_and_reads_back() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("sub/grid.png");
     let x: Vec<f32> = (0..4 * 12).map(|i| (i * 5) as f32 + 0.25).collect();
-    image_io::write_grid_png(&out, &x, 4, &[3, 2, 2], Some(4), 1).unwrap();
+    image_io::write_grid_png(&out, &x, 4, image(3, 2, 2), Some(4), 1).unwrap();
     let back = image::open(&out).unwrap();
     assert_eq!(back.dimensions(), (4 * 3 + 1, 3 + 1));
     assert_eq!(back.color(), image::ColorType::Rgb8);
@@ -95,11 +95,11 @@ fn grid_png_is_written_atomically_and_reads_back() {
 #[test]
 fn grid_refuses_bad_lengths() {
     assert!(matches!(
-        image_io::grid_image(&[1.0; 5], 1, &[1, 2, 3], None, 1).unwrap_err(),
+        image_io::grid_image(&[1.0; 5], 1, image(1, 2, 3), None, 1).unwrap_err(),
         RuntimeError::InputLength { .. }
     ));
     assert!(matches!(
-        image_io::grid_image(&[], 0, &[1, 2, 3], None, 1).unwrap_err(),
+        image_io::grid_image(&[], 0, image(1, 2, 3), None, 1).unwrap_err(),
         RuntimeError::EmptyBatch
     ));
 }
@@ -138,4 +138,12 @@ fn scatter_png_draws_points() {
     assert_eq!(img.dimensions(), (64, 64));
     let blue = img.pixels().filter(|p| p.0 == [20, 60, 160]).count();
     assert!(blue >= 3 * 4, "three dots drawn, found {blue} dot pixels");
+}
+
+fn image(channels: usize, height: usize, width: usize) -> DataShape {
+    DataShape::Image {
+        channels,
+        height,
+        width,
+    }
 }

@@ -6,17 +6,30 @@ mod common;
 use realnvp_runtime::{Flow, LoadOptions, RuntimeError};
 
 #[test]
-fn missing_library_is_a_typed_error_saying_make_setup() {
+fn missing_library_is_a_typed_error_saying_how_to_install_it() {
     let dir = common::bundle(&[]);
     let options = LoadOptions {
         library_path: Some("/nonexistent/libonnxruntime.so".into()),
         ..common::cpu()
     };
     let err = Flow::load(&dir, &options).unwrap_err();
-    assert!(matches!(err, RuntimeError::Library { .. }), "{err:?}");
+    match &err {
+        RuntimeError::Library { tried } => {
+            assert_eq!(
+                tried.len(),
+                1,
+                "an explicit path never falls back: {tried:?}"
+            );
+            assert_eq!(tried[0].path, options.library_path.clone().unwrap());
+            assert_eq!(tried[0].reason, "no such file");
+        }
+        other => panic!("{other:?}"),
+    }
     let message = err.to_string();
     assert!(
-        message.contains("make setup") && message.contains("ORT_DYLIB_PATH"),
+        message.contains("/nonexistent/libonnxruntime.so")
+            && message.contains("pip install onnxruntime==1.31.1")
+            && message.contains("ORT_DYLIB_PATH"),
         "{message}"
     );
 }
@@ -33,7 +46,7 @@ fn a_file_that_is_not_a_library_is_a_typed_error() {
     };
     let err = Flow::load(&dir, &options).unwrap_err();
     match err {
-        RuntimeError::Library { path, .. } => assert_eq!(path.file_name(), fake.file_name()),
+        RuntimeError::Library { tried } => assert_eq!(tried[0].path.file_name(), fake.file_name()),
         other => panic!("expected Library error, got {other:?}"),
     }
 }

@@ -25,6 +25,27 @@ pub fn venv_python() -> PathBuf {
     python
 }
 
+/// The ONNX Runtime library `make setup` installs (`.ort/libonnxruntime.so`); panics with the fix when absent.
+pub fn ort_library() -> PathBuf {
+    let lib = workspace_root().join(".ort/libonnxruntime.so");
+    assert!(
+        lib.exists(),
+        "{} is missing: run `make setup` (scripts/setup.sh) to install the ONNX Runtime library",
+        lib.display()
+    );
+    lib
+}
+
+/// CPU with the workspace's ONNX Runtime library named explicitly, so the tests run under plain
+/// `cargo test` as well as under `make test`.
+pub fn cpu() -> realnvp_runtime::LoadOptions {
+    realnvp_runtime::LoadOptions {
+        device: realnvp_runtime::Device::Cpu,
+        library_path: Some(ort_library()),
+        ..Default::default()
+    }
+}
+
 /// A three-scale image model small enough for quick tests: 2×8×8 pixels, instance norm.
 pub fn three_scale_config() -> FlowConfig {
     let mut config = FlowConfig::multi_scale_image((2, 8, 8), 3, 4, 1);

@@ -4,10 +4,10 @@
 use std::path::Path;
 
 use candle_core::{DType, Device, Tensor};
-use realnvp_e2e::{examples, three_scale_config, venv_python};
+use realnvp_e2e::{cpu, examples, three_scale_config, venv_python};
 use realnvp_models::testing::randomize;
 use realnvp_models::{FlowConfig, Mode, RealNvp};
-use realnvp_runtime::{Flow, LoadOptions, RuntimeError};
+use realnvp_runtime::{BundleError, Flow, RuntimeError};
 use realnvp_trainer::export::{ExportError, Tolerances, TrainingSummary, export_bundle};
 
 type Result<T> = anyhow::Result<T>;
@@ -24,13 +24,6 @@ fn export_random(config: &FlowConfig, seed: u64, out: &Path) -> Result<(RealNvp,
     };
     export_bundle(&model, &x, &summary, out, &Tolerances::default(), &|_| {})?;
     Ok((model, x))
-}
-
-fn cpu() -> LoadOptions {
-    LoadOptions {
-        device: realnvp_runtime::Device::Cpu,
-        ..Default::default()
-    }
 }
 
 fn rel_err(a: &[f32], b: &[f32]) -> f32 {
@@ -129,7 +122,7 @@ fn a_pair_from_two_models_is_refused() -> Result<()> {
     std::fs::copy(b.join("inverse.onnx"), a.join("inverse.onnx"))?;
     std::fs::remove_file(a.join("model.json"))?;
     match Flow::load(&a, &cpu()) {
-        Err(RuntimeError::PairMismatch { .. }) => Ok(()),
+        Err(RuntimeError::Bundle(BundleError::PairMismatch { .. })) => Ok(()),
         Err(other) => panic!("expected PairMismatch, got {other}"),
         Ok(_) => panic!("a mismatched pair was loaded"),
     }
@@ -173,8 +166,27 @@ fn a_failed_export_writes_nothing_and_keeps_the_old_bundle() -> Result<()> {
         &Tolerances::default(),
         &|_| {},
     );
-    assert!(matches!(err, Err(ExportError::Io { .. })), "{err:?}");
+    assert!(
+        matches!(
+            err,
+            Err(ExportError::Write(BundleError::NotReplaceable { .. }))
+        ),
+        "{err:?}"
+    );
     assert_eq!(std::fs::read_to_string(other.join("notes.txt"))?, "keep me");
+    // The final rename fails (a directory cannot replace a dangling symbolic link): the temporary
+    // directory goes too.
+    let link = dir.path().join("link");
+    std::os::unix::fs::symlink(dir.path().join("nowhere"), &link)?;
+    let err = export_bundle(
+        &model,
+        &x,
+        &TrainingSummary::default(),
+        &link,
+        &Tolerances::default(),
+        &|_| {},
+    );
+    assert!(matches!(err, Err(ExportError::Write(_))), "{err:?}");
     // No temporary directories are left behind.
     let leftovers: Vec<_> = std::fs::read_dir(dir.path())?
         .filter_map(|e| e.ok())

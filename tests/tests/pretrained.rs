@@ -6,7 +6,7 @@
 
 use candle_core::Device;
 use realnvp_models::Mode;
-use realnvp_runtime::{Flow, LoadOptions};
+use realnvp_runtime::Flow;
 use realnvp_trainer::data::{EvalNoise, Split};
 use realnvp_trainer::run;
 
@@ -19,13 +19,7 @@ fn pretrained() -> std::path::PathBuf {
 #[test]
 fn pretrained_bundle_scores_what_its_run_scores() -> Result<()> {
     let dir = pretrained();
-    let flow = Flow::load(
-        dir.join("fmnist"),
-        &LoadOptions {
-            device: realnvp_runtime::Device::Cpu,
-            ..Default::default()
-        },
-    )?;
+    let flow = Flow::load(dir.join("fmnist"), &realnvp_e2e::cpu())?;
     let loaded = run::load_run(&dir.join("runs/fmnist"), &Device::Cpu)?;
     assert_eq!(
         flow.metadata().config,

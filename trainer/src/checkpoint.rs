@@ -16,7 +16,8 @@ use std::path::Path;
 
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarMap;
-use realnvp_models::{FlowConfig, write_atomic};
+use realnvp_bundle::files::write_atomic_with;
+use realnvp_models::FlowConfig;
 use safetensors::{Dtype, View};
 use serde::{Deserialize, Serialize};
 
@@ -217,18 +218,7 @@ pub fn save(
 ) -> Result<()> {
     let tensors = collect_tensors(varmap, adam, ema);
     // Copy to the host and check before touching the file system.
-    let mut failure = None;
-    write_atomic(path, |tmp| {
-        write_file(tmp, &tensors, state, config).map_err(|e| {
-            let msg = e.to_string();
-            failure = Some(e);
-            realnvp_models::ModelError::Io {
-                path: tmp.into(),
-                source: std::io::Error::other(msg),
-            }
-        })
-    })
-    .map_err(|e| failure.take().unwrap_or(TrainError::Model(e)))
+    write_atomic_with(path, |tmp| write_file(tmp, &tensors, state, config))
 }
 
 /// Reads a checkpoint written by [`save`]; tensors are placed on `device`.

@@ -43,6 +43,9 @@ pub enum TrainError {
     /// Options that do not fit together or do not fit the data.
     #[error("{0}")]
     Invalid(String),
+    /// An atomic file write failed (the earlier file, if any, is intact).
+    #[error(transparent)]
+    Write(#[from] realnvp_bundle::BundleError),
     /// Writing a PNG failed.
     #[error("{path}: cannot write image: {source}")]
     Image {

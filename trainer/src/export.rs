@@ -9,12 +9,11 @@ use std::path::{Path, PathBuf};
 use candle_core::{DType, Tensor};
 use candle_onnx::onnx::{ModelProto, StringStringEntryProto};
 use prost::Message;
-use realnvp_models::onnx::OPSET;
+use realnvp_bundle::Tensor as TensorName;
+use realnvp_bundle::files::replace_dir;
+use realnvp_bundle::{BUNDLE_FILES, BundleError, BundleMetadata, CARD_FILE, Direction};
 use realnvp_models::{Mode, RealNvp, standard_normal_log_prob};
 use serde::{Deserialize, Serialize};
-
-/// The bundle format version written into every graph and `model.json`.
-pub const FORMAT_VERSION: u32 = 1;
 
 /// Errors from exporting a bundle. Nothing is written when one is returned.
 #[derive(Debug, thiserror::Error)]
@@ -48,14 +47,10 @@ pub enum ExportError {
     /// The verification batch is empty or has the wrong shape.
     #[error("verification batch: {0}")]
     Batch(String),
-    /// Writing the bundle failed; the previous bundle at the destination, if any, is intact.
-    #[error("{path}: {source}")]
-    Io {
-        /// The path involved.
-        path: PathBuf,
-        /// The underlying error.
-        source: std::io::Error,
-    },
+    /// Writing the bundle failed, or the destination holds other files; the previous bundle at the
+    /// destination, if any, is intact and no temporary directory is left.
+    #[error(transparent)]
+    Write(#[from] BundleError),
 }
 
 /// The largest differences between the candle model (eval mode) and the graphs, measured on a
@@ -162,33 +157,6 @@ pub struct ExportReport {
     pub dir: PathBuf,
 }
 
-/// The human-readable card, `model.json`.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct ModelCard {
-    /// [`FORMAT_VERSION`].
-    pub format_version: u32,
-    /// Shared by the two graphs.
-    pub pair_id: String,
-    /// `image` or `vector`.
-    pub data_kind: String,
-    /// `[C, H, W]` or `[D]`.
-    pub data_shape: Vec<usize>,
-    /// Latent size `L`.
-    pub latent_dim: usize,
-    /// ONNX opset of both graphs.
-    pub opset: i64,
-    /// The preprocessing, as in the config.
-    pub preprocessing: serde_json::Value,
-    /// The complete model config.
-    pub config: serde_json::Value,
-    /// Training summary.
-    pub training: TrainingSummary,
-    /// Errors measured at export.
-    pub export_errors: ExportErrors,
-    /// File names of the graphs.
-    pub files: HashMap<String, String>,
-}
-
 /// Emits, verifies and writes the bundle for `model` into `out`.
 ///
 /// `batch` is a real batch from the run's data (`[N, C, H, W]` pixel units or `[N, D]`); the
@@ -227,17 +195,18 @@ pub fn export_bundle(
 
     progress(ExportStage::Write);
     let pair_id = format!("{:032x}", rand::random::<u128>());
-    let card = model_card(model, &pair_id, training, errors);
-    forward.metadata_props = metadata(&card, "forward");
-    inverse.metadata_props = metadata(&card, "inverse");
-    let card_json = serde_json::to_string_pretty(&card).expect("card serializes");
-    write_bundle_dir(
+    let meta = bundle_metadata(model, &pair_id, training, errors);
+    forward.metadata_props = metadata_props(&meta, Direction::Forward);
+    inverse.metadata_props = metadata_props(&meta, Direction::Inverse);
+    let card = serde_json::to_string_pretty(&meta.to_card()).expect("card serializes");
+    replace_dir(
         out,
         &[
-            ("forward.onnx", forward.encode_to_vec()),
-            ("inverse.onnx", inverse.encode_to_vec()),
-            ("model.json", card_json.into_bytes()),
+            (Direction::Forward.file(), forward.encode_to_vec()),
+            (Direction::Inverse.file(), inverse.encode_to_vec()),
+            (CARD_FILE, card.into_bytes()),
         ],
+        &BUNDLE_FILES,
     )?;
     Ok(ExportReport {
         pair_id,
@@ -247,14 +216,14 @@ pub fn export_bundle(
 }
 
 fn eval_graph(
-    graph: &'static str,
+    graph: Direction,
     model: &ModelProto,
-    input: &str,
+    input: TensorName,
     x: &Tensor,
 ) -> Result<HashMap<String, Tensor>, ExportError> {
-    let inputs = HashMap::from([(input.to_string(), x.clone())]);
+    let inputs = HashMap::from([(input.name().to_string(), x.clone())]);
     candle_onnx::simple_eval(model, inputs).map_err(|e| ExportError::GraphEval {
-        graph,
+        graph: graph.as_str(),
         reason: e.to_string(),
     })
 }
@@ -277,24 +246,26 @@ fn measure_errors(
     // One candle pass gives both z and log p (log_prob() would run the forward again).
     let (z, log_det) = model.forward(x, Mode::Eval)?;
     let log_prob = (standard_normal_log_prob(&z)? + log_det)?;
-    let out = eval_graph("forward", forward, "x", x)?;
-    let get = |name: &str| {
-        out.get(name)
+    let out = eval_graph(Direction::Forward, forward, TensorName::X, x)?;
+    let get = |name: TensorName| {
+        out.get(name.name())
             .cloned()
             .ok_or_else(|| ExportError::GraphEval {
-                graph: "forward",
+                graph: Direction::Forward.as_str(),
                 reason: format!("output {name} missing"),
             })
     };
-    let (z_onnx, lp_onnx) = (get("z")?, get("log_prob")?);
+    let (z_onnx, lp_onnx) = (get(TensorName::Z)?, get(TensorName::LogProb)?);
     let z_max_abs = max_abs(&(&z_onnx - &z)?)?;
     let denom = log_prob.abs()?.maximum(1.0)?;
     let log_prob_max_rel = max_abs(&((&lp_onnx - &log_prob)? / denom)?)?;
-    let back = eval_graph("inverse", inverse, "z", &z_onnx)?;
-    let x_back = back.get("x").ok_or_else(|| ExportError::GraphEval {
-        graph: "inverse",
-        reason: "output x missing".into(),
-    })?;
+    let back = eval_graph(Direction::Inverse, inverse, TensorName::Z, &z_onnx)?;
+    let x_back = back
+        .get(TensorName::X.name())
+        .ok_or_else(|| ExportError::GraphEval {
+            graph: Direction::Inverse.as_str(),
+            reason: format!("output {} missing", TensorName::X),
+        })?;
     let roundtrip_max_abs = max_abs(&(x_back - x)?)?;
     let nan_to_inf = |v: f64| if v.is_nan() { f64::INFINITY } else { v };
     Ok(ExportErrors {
@@ -305,118 +276,30 @@ fn measure_errors(
     })
 }
 
-fn model_card(
+/// The metadata of one export: the model's shape, preprocessing and config, how it was trained, and the
+/// errors measured against the candle model.
+fn bundle_metadata(
     model: &RealNvp,
     pair_id: &str,
     training: &TrainingSummary,
     errors: ExportErrors,
-) -> ModelCard {
+) -> BundleMetadata {
     let config = model.config();
-    ModelCard {
-        format_version: FORMAT_VERSION,
-        pair_id: pair_id.to_string(),
-        data_kind: config.data.kind_name().to_string(),
-        data_shape: config.data.dims(),
-        latent_dim: config.data.numel(),
-        opset: OPSET,
-        preprocessing: serde_json::to_value(config.preprocessing).expect("serializes"),
-        config: serde_json::to_value(config).expect("serializes"),
-        training: training.clone(),
-        export_errors: errors,
-        files: HashMap::from([
-            ("forward".to_string(), "forward.onnx".to_string()),
-            ("inverse".to_string(), "inverse.onnx".to_string()),
-        ]),
-    }
+    let json = |v: serde_json::Result<serde_json::Value>| v.expect("metadata serializes");
+    BundleMetadata::new(
+        pair_id,
+        config.data,
+        json(serde_json::to_value(config.preprocessing)),
+        json(serde_json::to_value(config)),
+        json(serde_json::to_value(training)),
+        json(serde_json::to_value(errors)),
+    )
 }
 
-/// The `metadata_props` of one graph (keys as in `docs/bundle.md`).
-fn metadata(card: &ModelCard, direction: &str) -> Vec<StringStringEntryProto> {
-    [
-        ("realnvp.format_version", card.format_version.to_string()),
-        ("realnvp.direction", direction.to_string()),
-        ("realnvp.pair_id", card.pair_id.clone()),
-        ("realnvp.data_kind", card.data_kind.clone()),
-        ("realnvp.data_shape", json(&card.data_shape)),
-        ("realnvp.latent_dim", card.latent_dim.to_string()),
-        ("realnvp.opset", card.opset.to_string()),
-        ("realnvp.preprocessing", json(&card.preprocessing)),
-        ("realnvp.config", json(&card.config)),
-        ("realnvp.training", json(&card.training)),
-        ("realnvp.export_errors", json(&card.export_errors)),
-    ]
-    .into_iter()
-    .map(|(key, value)| StringStringEntryProto {
-        key: key.to_string(),
-        value,
-    })
-    .collect()
-}
-
-fn json<T: Serialize>(v: &T) -> String {
-    serde_json::to_string(v).expect("metadata serializes")
-}
-
-/// The files a bundle directory may hold; export refuses to replace a directory with others.
-const BUNDLE_FILES: [&str; 3] = ["forward.onnx", "inverse.onnx", "model.json"];
-
-/// Whether `out` is a directory holding nothing but bundle files, so replacing it loses nothing.
-fn replaceable_bundle(out: &Path) -> Result<(), String> {
-    if !out.is_dir() {
-        return Err("exists and is not a directory; choose another --out".into());
-    }
-    let entries = std::fs::read_dir(out).map_err(|e| e.to_string())?;
-    for entry in entries {
-        let name = entry.map_err(|e| e.to_string())?.file_name();
-        if !BUNDLE_FILES.contains(&name.to_string_lossy().as_ref()) {
-            return Err(format!(
-                "holds {name:?}, which is not part of a bundle; export only replaces bundle \
-                 directories — choose an empty or new --out"
-            ));
-        }
-    }
-    Ok(())
-}
-
-/// Writes `files` into a fresh sibling directory of `out`, then swaps it into place: a reader
-/// sees either the old bundle or the complete new one, and a failure leaves the old one intact.
-fn write_bundle_dir(out: &Path, files: &[(&str, Vec<u8>)]) -> Result<(), ExportError> {
-    let io = |path: &Path| {
-        let path = path.to_path_buf();
-        move |source| ExportError::Io { path, source }
-    };
-    let parent = match out.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    std::fs::create_dir_all(&parent).map_err(io(&parent))?;
-    let name = out
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "bundle".into());
-    let tmp = parent.join(format!(".{name}.tmp-{}", std::process::id()));
-    let old = parent.join(format!(".{name}.old-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&tmp);
-    std::fs::create_dir_all(&tmp).map_err(io(&tmp))?;
-    for (file, bytes) in files {
-        let path = tmp.join(file);
-        if let Err(e) = std::fs::write(&path, bytes) {
-            let _ = std::fs::remove_dir_all(&tmp);
-            return Err(io(&path)(e));
-        }
-    }
-    if out.exists() {
-        if let Err(reason) = replaceable_bundle(out) {
-            let _ = std::fs::remove_dir_all(&tmp);
-            return Err(io(out)(std::io::Error::other(reason)));
-        }
-        std::fs::rename(out, &old).map_err(io(out))?;
-    }
-    if let Err(e) = std::fs::rename(&tmp, out) {
-        // Put the previous bundle back.
-        let _ = std::fs::rename(&old, out);
-        return Err(io(out)(e));
-    }
-    let _ = std::fs::remove_dir_all(&old);
-    Ok(())
+/// The `metadata_props` of the `direction` graph.
+fn metadata_props(meta: &BundleMetadata, direction: Direction) -> Vec<StringStringEntryProto> {
+    meta.to_props(direction)
+        .into_iter()
+        .map(|(key, value)| StringStringEntryProto { key, value })
+        .collect()
 }

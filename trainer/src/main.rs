@@ -344,8 +344,9 @@ fn export_cmd(a: ExportArgs) -> Result<()> {
         report.pair_id
     );
     println!(
-        "  forward.onnx, inverse.onnx, model.json; opset {}",
-        realnvp_models::onnx::OPSET
+        "  {}; opset {}",
+        realnvp_bundle::BUNDLE_FILES.join(", "),
+        realnvp_bundle::OPSET
     );
     println!(
         "  verified on {} test examples: {}",

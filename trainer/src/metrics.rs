@@ -91,13 +91,7 @@ pub fn rewrite(path: &Path, rows: &[Row]) -> Result<()> {
         text.push_str(&r.to_csv());
         text.push('\n');
     }
-    realnvp_models::write_atomic(path, |tmp| {
-        std::fs::write(tmp, &text).map_err(|source| realnvp_models::ModelError::Io {
-            path: tmp.into(),
-            source,
-        })
-    })?;
-    Ok(())
+    Ok(realnvp_bundle::files::write_atomic(path, text.as_bytes())?)
 }
 
 /// Keeps only rows up to `step` (those after it belong to steps a resume or rollback redoes)

@@ -259,23 +259,12 @@ pub fn save_png(img: &RgbImage, path: &Path) -> Result<()> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|e| TrainError::io(dir, e))?;
     }
-    let mut failure = None;
-    realnvp_models::write_atomic(path, |tmp| {
-        img.save_with_format(tmp, ImageFormat::Png).map_err(|e| {
-            let msg = e.to_string();
-            failure = Some(e);
-            realnvp_models::ModelError::Io {
-                path: tmp.into(),
-                source: std::io::Error::other(msg),
-            }
-        })
-    })
-    .map_err(|e| match failure.take() {
-        Some(source) => TrainError::Image {
-            path: path.into(),
-            source,
-        },
-        None => TrainError::Model(e),
+    realnvp_bundle::files::write_atomic_with(path, |tmp| {
+        img.save_with_format(tmp, ImageFormat::Png)
+            .map_err(|source| TrainError::Image {
+                path: path.into(),
+                source,
+            })
     })
 }
 

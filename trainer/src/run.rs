@@ -4,7 +4,8 @@ use std::path::{Path, PathBuf};
 
 use candle_core::Device;
 use candle_nn::VarMap;
-use realnvp_models::{DataShape, FlowConfig, RealNvp, write_atomic};
+use realnvp_bundle::files::write_atomic;
+use realnvp_models::{DataShape, FlowConfig, RealNvp};
 use serde::{Deserialize, Serialize};
 
 use crate::checkpoint::{self, CHECKPOINT_FILE};
@@ -193,13 +194,7 @@ pub fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T> {
 /// Writes `value` as pretty JSON to `path` atomically.
 pub fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
     let text = serde_json::to_string_pretty(value).expect("serializes");
-    write_atomic(path, |tmp| {
-        std::fs::write(tmp, &text).map_err(|source| realnvp_models::ModelError::Io {
-            path: tmp.into(),
-            source,
-        })
-    })?;
-    Ok(())
+    Ok(write_atomic(path, text.as_bytes())?)
 }
 
 /// Loads the data set of `spec` shaped for `config` (images are converted to its channels and

@@ -3,7 +3,8 @@
 mod common;
 use candle_core::Tensor;
 use common::*;
-use realnvp_models::{ModelError, write_atomic};
+use realnvp_bundle::files::write_atomic_with;
+use realnvp_trainer::TrainError;
 use realnvp_trainer::checkpoint::{self, CHECKPOINT_FILE, TrainState};
 use realnvp_trainer::optim::{Adam, AdamConfig};
 use realnvp_trainer::train::{self, Silent, trainable};
@@ -29,30 +30,21 @@ fn interrupted_write_leaves_the_previous_checkpoint_loadable() -> TestResult {
     let tensors = checkpoint::collect_tensors(&loaded.varmap, &adam, None);
     let mut state = TrainState::new(1e-3);
     state.step = 99;
-    let result = write_atomic(&path, |tmp| {
-        checkpoint::write_file(tmp, &tensors, &state, &before.config)
-            .map_err(|e| ModelError::Onnx(e.to_string()))?;
-        let len = std::fs::metadata(tmp)
-            .map_err(|e| ModelError::Io {
-                path: tmp.into(),
-                source: e,
-            })?
-            .len();
+    let result = write_atomic_with(&path, |tmp| {
+        checkpoint::write_file(tmp, &tensors, &state, &before.config)?;
+        let io = |e| TrainError::Io {
+            path: tmp.into(),
+            source: e,
+        };
+        let len = std::fs::metadata(tmp).map_err(io)?.len();
         let f = std::fs::OpenOptions::new()
             .write(true)
             .open(tmp)
-            .map_err(|e| ModelError::Io {
-                path: tmp.into(),
-                source: e,
-            })?;
-        f.set_len(len / 2).map_err(|e| ModelError::Io {
-            path: tmp.into(),
-            source: e,
-        })?;
-        Err(ModelError::Io {
-            path: tmp.into(),
-            source: std::io::Error::other("simulated crash during the write"),
-        })
+            .map_err(io)?;
+        f.set_len(len / 2).map_err(io)?;
+        Err(io(std::io::Error::other(
+            "simulated crash during the write",
+        )))
     });
     assert!(result.is_err());
     let after = checkpoint::load(&path, &cpu())?;

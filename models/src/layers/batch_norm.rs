@@ -5,7 +5,8 @@ use candle_core::Tensor;
 use candle_nn::{Init, VarBuilder};
 
 use crate::config::BatchNormConfig;
-use crate::nets::{RunningStats, channel_affine};
+use crate::kernels::channel_affine;
+use crate::nets::RunningStats;
 use crate::onnx::{Graph, LogDet, Value};
 use crate::{Bijection, Mode, Result};
 

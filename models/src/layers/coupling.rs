@@ -5,7 +5,8 @@ use candle_core::Tensor;
 use candle_nn::{Init, VarBuilder};
 
 use super::Mask;
-use crate::nets::{StNet, channel_affine};
+use crate::kernels::channel_affine;
+use crate::nets::StNet;
 use crate::onnx::{Graph, LogDet, Value};
 use crate::{Bijection, Mode, Result, sum_per_example};
 

@@ -65,7 +65,7 @@ impl WeightNormConv2d {
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
         // im2col + gemm on CPU f32, bias included: candle's own conv (and its backward) is ~5x
         // slower here, and its broadcast_add reduces the bias gradient over (0, 2, 3) slowly.
-        Ok(super::fast_conv2d_bias(
+        Ok(crate::kernels::fast_conv2d_bias(
             x,
             &self.weight()?,
             &self.bias,

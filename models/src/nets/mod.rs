@@ -3,24 +3,14 @@
 //! They need not be invertible; each has a candle forward and an ONNX emission of its
 //! eval-mode forward with every statistic frozen and weight norm folded.
 
-mod batch_norm_train;
-mod channel_ops;
 mod conv;
-mod fast_conv;
 mod mlp;
 mod norm;
-mod res_block_train;
 mod resnet;
 
-pub use batch_norm_train::batch_norm_train;
-pub use channel_ops::{channel_affine, channel_affine_relu, channel_moments};
 pub use conv::WeightNormConv2d;
-pub use fast_conv::{
-    fast_conv2d, fast_conv2d_backward_input, fast_conv2d_backward_weight, fast_conv2d_bias,
-};
 pub use mlp::Mlp;
 pub use norm::{InstanceNorm, NetBatchNorm, Norm, RunningStats};
-pub use res_block_train::{ResBlockParams, res_block_train};
 pub use resnet::ResNet;
 
 use candle_core::Tensor;

@@ -4,8 +4,8 @@
 use candle_core::{Tensor, Var};
 use candle_nn::{Init, VarBuilder};
 
-use super::{batch_norm_train, channel_affine_relu, channel_moments};
 use crate::config::{BatchNormConfig, NetNorm};
+use crate::kernels::{batch_norm_train, channel_affine_relu, channel_moments};
 use crate::onnx::{Graph, Value};
 use crate::{Mode, Result};
 

@@ -3,8 +3,9 @@
 use candle_core::Tensor;
 use candle_nn::VarBuilder;
 
-use super::{NetBatchNorm, Norm, ResBlockParams, WeightNormConv2d, res_block_train};
+use super::{NetBatchNorm, Norm, WeightNormConv2d};
 use crate::config::NetNorm;
+use crate::kernels::{ResBlockParams, res_block_train};
 use crate::onnx::{Graph, Value};
 use crate::{Mode, Result};
 

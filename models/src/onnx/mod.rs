@@ -10,7 +10,5 @@ mod log_det;
 pub use graph::{Graph, Value, ValueShape};
 pub use log_det::LogDet;
 
-/// The ONNX opset both graphs of a bundle use.
-pub const OPSET: i64 = 17;
-/// The ONNX IR version both graphs of a bundle use.
-pub const IR_VERSION: i64 = 8;
+pub use realnvp_bundle::OPSET;
+pub use realnvp_bundle::names::IR_VERSION;

@@ -1,27 +1,10 @@
 //! Shared test helpers: brute-force Jacobians and tensor comparisons.
 #![allow(dead_code)]
 
-use candle_core::{DType, Device, Tensor};
+use candle_core::Tensor;
 use realnvp_models::Result;
 
-/// `max |a - b|` over all elements.
-pub fn max_abs_diff(a: &Tensor, b: &Tensor) -> Result<f64> {
-    Ok((a - b)?
-        .abs()?
-        .flatten_all()?
-        .max(0)?
-        .to_dtype(DType::F64)?
-        .to_scalar::<f64>()?)
-}
-
-/// Seeded uniform values in `[lo, hi)` of the given shape, f64.
-pub fn uniform(shape: &[usize], lo: f64, hi: f64, seed: u64) -> Result<Tensor> {
-    use rand::{Rng, SeedableRng};
-    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
-    let n: usize = shape.iter().product();
-    let v: Vec<f64> = (0..n).map(|_| rng.random_range(lo..hi)).collect();
-    Ok(Tensor::from_vec(v, shape, &Device::Cpu)?)
-}
+pub use realnvp_models::testing::{max_abs_diff, uniform};
 
 /// `log |det J|` of `f` at the single example `x` (`[1, ...]`), with `J` from central finite
 /// differences over every input dimension (evaluated as one batch: `f` must treat examples

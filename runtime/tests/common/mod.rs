@@ -21,12 +21,28 @@ pub fn python() -> PathBuf {
     python
 }
 
+/// The format's names as JSON (`realnvp_bundle::names::as_json()`), written once per test process: the fixture
+/// script reads every file, tensor and key name from it.
+fn names_file() -> &'static Path {
+    static NAMES: OnceLock<tempfile::NamedTempFile> = OnceLock::new();
+    NAMES
+        .get_or_init(|| {
+            let file = tempfile::NamedTempFile::new().expect("temporary file");
+            std::fs::write(file.path(), realnvp_bundle::names::as_json().to_string())
+                .expect("writing the format's names");
+            file
+        })
+        .path()
+}
+
 /// Writes a fixture bundle into `dir` with the script's extra `args`.
 pub fn make_bundle_in(dir: &Path, args: &[&str]) {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/make_fixture_bundle.py");
     let out = Command::new(python())
         .arg(script)
         .arg(dir)
+        .arg("--names")
+        .arg(names_file())
         .args(args)
         .output()
         .expect("running python");
@@ -53,11 +69,27 @@ pub fn bundle(args: &[&str]) -> PathBuf {
     dir.path().to_path_buf()
 }
 
+/// The ONNX Runtime library `make setup` installs (`.ort/libonnxruntime.so`), named explicitly so the tests run
+/// under plain `cargo test` as well as under `make test`.
+pub fn ort_library() -> PathBuf {
+    let lib = PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../.ort/libonnxruntime.so"
+    ));
+    assert!(
+        lib.exists(),
+        "{} is missing: run `make setup` (it installs the ONNX Runtime library)",
+        lib.display()
+    );
+    lib
+}
+
 /// CPU, one thread: the settings every test uses unless it tests the settings.
 pub fn cpu() -> LoadOptions {
     LoadOptions {
         device: Device::Cpu,
         threads: Some(1),
+        library_path: Some(ort_library()),
         ..LoadOptions::default()
     }
 }

@@ -1,11 +1,11 @@
 //! The im2col + gemm convolution against candle's own `conv2d`: forward values, both gradients,
 //! and the gradients against finite differences.
 
-use candle_core::{DType, Device, Result, Tensor, Var};
-use rand::{Rng, SeedableRng};
-use realnvp_models::nets::{
+use crate::kernels::fast_conv::{
     fast_conv2d, fast_conv2d_backward_input, fast_conv2d_backward_weight, fast_conv2d_bias,
 };
+use candle_core::{DType, Device, Result, Tensor, Var};
+use rand::{Rng, SeedableRng};
 
 /// Seeded values in `[-1, 1)`.
 fn rand_tensor(shape: &[usize], dtype: DType, seed: u64) -> Result<Tensor> {

@@ -1,18 +1,18 @@
 //! The fused training-mode residual block (CPU f32) against the same block composed of separate
 //! ops in f64: output, batch statistics and the gradient of every input.
 
-mod common;
-
 use candle_core::{DType, Device, Tensor, Var};
-use realnvp_models::Result;
-use realnvp_models::nets::{ResBlockParams, res_block_train};
+
+use crate::Result;
+use crate::kernels::{ResBlockParams, res_block_train};
+use crate::testing::{max_abs_diff, uniform};
 
 /// `max |a - b| / max(1, max |b|)`, compared in f64.
 fn rel_err(a: &Tensor, b: &Tensor) -> Result<f64> {
     assert_eq!(a.dims(), b.dims());
     let (a, b) = (a.to_dtype(DType::F64)?, b.to_dtype(DType::F64)?);
     let scale = b.abs()?.max_all()?.to_scalar::<f64>()?.max(1.0);
-    Ok(common::max_abs_diff(&a, &b)? / scale)
+    Ok(max_abs_diff(&a, &b)? / scale)
 }
 
 /// `[x, γ₁, β₁, w₁, b₁, γ₂, β₂, w₂, b₂]` for `x` `[n, c, h, w]` and `k×k` kernels, as variables
@@ -34,7 +34,7 @@ fn inputs(n: usize, c: usize, (h, w): (usize, usize), k: usize, dtype: DType) ->
         .iter()
         .enumerate()
         .map(|(i, &(shape, lo, hi))| {
-            let t = common::uniform(shape, lo, hi, 100 + i as u64)?.to_dtype(dtype)?;
+            let t = uniform(shape, lo, hi, 100 + i as u64)?.to_dtype(dtype)?;
             Ok(Var::from_tensor(&t)?)
         })
         .collect()
@@ -72,7 +72,7 @@ fn fused_block_matches_composed_ops() -> Result<()> {
     for (n, c, hw, k) in [(1, 3, (5, 7), 3), (5, 8, (9, 6), 3), (4, 4, (6, 6), 1)] {
         let fused = inputs(n, c, hw, k, DType::F32)?;
         let plain = inputs(n, c, hw, k, DType::F64)?;
-        let r = common::uniform(&[n, c, hw.0, hw.1], -1.0, 1.0, 7)?;
+        let r = uniform(&[n, c, hw.0, hw.1], -1.0, 1.0, 7)?;
         let (y, stats, grads) = run(&fused, &r)?;
         let (y64, stats64, grads64) = run(&plain, &r)?;
         let case = format!("n {n} c {c} {hw:?} k {k}");
@@ -113,9 +113,9 @@ fn mismatched_parameters_are_an_error() -> Result<()> {
 /// the same layers run one by one through the separate (unfused) norm ops.
 #[test]
 fn resnet_training_moves_each_norms_running_statistics() -> Result<()> {
+    use crate::nets::{Norm, ResNet, WeightNormConv2d};
+    use crate::{Mode, NetNorm, testing};
     use candle_nn::{VarBuilder, VarMap};
-    use realnvp_models::nets::{Norm, ResNet, WeightNormConv2d};
-    use realnvp_models::{Mode, NetNorm, testing};
 
     let dev = Device::Cpu;
     let (c, hw, width) = (2, (6, 5), 8);
@@ -145,7 +145,7 @@ fn resnet_training_moves_each_norms_running_statistics() -> Result<()> {
         }
     }
 
-    let x = common::uniform(&[4, c, hw.0, hw.1], -1.0, 2.0, 11)?.to_dtype(DType::F32)?;
+    let x = uniform(&[4, c, hw.0, hw.1], -1.0, 2.0, 11)?.to_dtype(DType::F32)?;
     net.forward(&x, Mode::Train)?;
     let h = norm1.forward_relu(&in_conv.forward(&x)?, Mode::Train)?;
     norm2.forward_relu(&conv1.forward(&h)?, Mode::Train)?;

@@ -14,10 +14,11 @@ use std::sync::{Arc, Mutex};
 use candle_core::{CpuStorage, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor, bail};
 use rayon::prelude::*;
 
+use super::batch_norm_train::batch_norm_train;
 use super::batch_norm_train::{backward as batch_norm_backward, forward as batch_norm_forward};
 use super::channel_ops::{f32_slice, is_fast, moments, sums};
+use super::fast_conv::fast_conv2d_bias;
 use super::fast_conv::{Geom, conv_backward_input, conv_backward_weight, conv_forward};
-use super::{batch_norm_train, fast_conv2d_bias};
 
 /// One block's parameters: batch-norm affines `gamma*`, `beta*` `[C]`, kernels `w*`
 /// `[C, C, K, K]` (odd `K`, same padding) and biases `b*` `[C]`.

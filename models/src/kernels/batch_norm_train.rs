@@ -18,7 +18,7 @@ use super::channel_ops::{
     ChannelMoments, affine_planes, collect_uninit_with_capacity, f32_slice, is_fast, lanes,
     min_planes, planes, reduce_planes, relu_mask, sum_over_batch,
 };
-use super::{channel_affine, channel_affine_relu, channel_moments};
+use super::channel_ops::{channel_affine, channel_affine_relu, channel_moments};
 
 /// `y = x̂·γ + β` (then `relu(y)` when `relu`) with `x̂` normalized by the batch's per-channel
 /// mean and biased variance: `x` `[N, C, *spatial]`, `gamma`, `beta` `[C]`. Returns `(y, mean,

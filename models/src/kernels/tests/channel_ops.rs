@@ -1,11 +1,9 @@
 //! The per-channel custom ops against plain candle ops: forward values and every gradient, the
 //! f32 fast path against both f32 and f64 plain ops, and the f64 fallback against plain ops.
 
+use crate::kernels::{batch_norm_train, channel_affine, channel_affine_relu, channel_moments};
 use candle_core::{DType, Device, Result, Tensor, Var};
 use rand::{Rng, SeedableRng};
-use realnvp_models::nets::{
-    batch_norm_train, channel_affine, channel_affine_relu, channel_moments,
-};
 
 /// Seeded values in `[lo, hi)`.
 fn rand_tensor(shape: &[usize], (lo, hi): (f64, f64), dtype: DType, seed: u64) -> Result<Tensor> {

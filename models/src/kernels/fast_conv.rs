@@ -25,6 +25,7 @@ use super::channel_ops::{channel_sums, f32_slice};
 /// `x.conv2d(w, padding, 1, 1, 1)`, so f64 tests and GPU builds keep working. The custom op
 /// returns no gradient for an argument that tracks nothing (neither a variable nor computed
 /// from one), which skips the useless input gradient of a network's first layer.
+#[cfg(test)]
 pub fn fast_conv2d(x: &Tensor, w: &Tensor, padding: usize) -> Result<Tensor> {
     conv(x, w, None, padding)
 }
@@ -72,7 +73,6 @@ fn conv(x: &Tensor, w: &Tensor, bias: Option<&Tensor>, padding: usize) -> Result
 
 /// The gradient of [`fast_conv2d`] with respect to its input, CPU f32 only, without backward:
 /// `dy` `[N, O, OH, OW]`, `w` `[O, I, KH, KW]` -> `[N, I, OH - 2p + KH - 1, OW - 2p + KW - 1]`.
-/// Public so that benchmarks can time it alone.
 pub fn fast_conv2d_backward_input(dy: &Tensor, w: &Tensor, padding: usize) -> Result<Tensor> {
     dy.contiguous()?
         .apply_op2_no_bwd(&w.contiguous()?, &BackwardInput { padding })
@@ -80,7 +80,6 @@ pub fn fast_conv2d_backward_input(dy: &Tensor, w: &Tensor, padding: usize) -> Re
 
 /// The gradient of [`fast_conv2d`] with respect to its kernel, CPU f32 only, without backward:
 /// `x` `[N, I, H, W]`, `dy` `[N, O, OH, OW]` -> `[O, I, H + 2p - OH + 1, W + 2p - OW + 1]`.
-/// Public so that benchmarks can time it alone.
 pub fn fast_conv2d_backward_weight(x: &Tensor, dy: &Tensor, padding: usize) -> Result<Tensor> {
     x.contiguous()?
         .apply_op2_no_bwd(&dy.contiguous()?, &BackwardWeight { padding })

@@ -1,0 +1,19 @@
+//! The project's own CPU kernels for training, as candle custom ops: convolutions over column-shifted
+//! copies and gemm, the training-mode batch norm (+ReLU) with its closed-form gradient, per-channel
+//! affine maps and moments, and the whole training-mode residual block in one op.
+//!
+//! Private to the crate: the networks in [`crate::nets`] and the flow layers call them; on other devices
+//! and dtypes each falls back to the composition of candle ops it replaces (docs/benchmarks.md).
+
+mod batch_norm_train;
+mod channel_ops;
+mod fast_conv;
+mod res_block_train;
+
+pub(crate) use batch_norm_train::batch_norm_train;
+pub(crate) use channel_ops::{channel_affine, channel_affine_relu, channel_moments};
+pub(crate) use fast_conv::fast_conv2d_bias;
+pub(crate) use res_block_train::{ResBlockParams, res_block_train};
+
+#[cfg(test)]
+mod tests;
