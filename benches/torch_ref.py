@@ -2,14 +2,20 @@
 """The `fmnist-small` RealNVP in PyTorch: the like-for-like reference for `make bench`.
 
 The same architecture as `FlowConfig::preset("fmnist-small")` in realnvp-models (see
-docs/model.md, models/src/flow.rs, models/src/layers/*.rs, models/src/nets/*.rs), layer by layer:
+docs/model.md, models/src/flow.rs, models/src/layers/*.rs, models/src/nets/*.rs), in model
+layout 2 (`MODEL_LAYOUT`, docs/model.md "Which half goes on"), layer by layer:
 
 - logit preprocessing, alpha = 0.05, with its log-det (`Logit` in preprocess.rs);
 - per scale: 3 checkerboard affine couplings in mask form (`y = x*exp(s) + t`, s and t zero where
   the mask keeps x, `s = scale * tanh(s_hat)` with a learned per-channel scale, t affine), each
   followed by a flow batch norm (batch statistics in training, running ones in eval, with log-det);
-  squeeze (Reshape + Transpose exactly as squeeze.rs); 3 channel-wise couplings (+ flow batch norm);
-  factor out the first half of the channels; the last scale has 4 checkerboard couplings;
+  squeeze (Reshape + Transpose exactly as squeeze.rs); 3 channel-wise couplings (+ flow batch norm)
+  with mask parities 1, 0, 1 (`factor_out_parity` in flow.rs); factor out the first half of the
+  channels, the second half goes on to the next scale; the last scale has 4 checkerboard couplings.
+  Layout 2 means the last channel coupling before a factor-out keeps (conditions on) the half that
+  goes on and transforms the half that leaves. Layout 1 (parities 0, 1, 0, what this file copied
+  before) did the opposite and left a density with a hole at flat backgrounds. Latent order (as
+  docs/bundle.md): the factored-out half (C, H, W flattened), then the next scale's latent;
 - s/t nets: weight-normed 3x3 conv in (C -> width), 2 pre-activation residual blocks
   (BN -> ReLU -> conv -> BN -> ReLU -> conv, + skip), BN -> ReLU -> weight-normed 3x3 conv out
   (width -> 2C, zero gain at init); width 32 at the first scale, 64 at the second;
@@ -26,12 +32,27 @@ Modes (one per process, so each reports its own peak RSS; threads: --threads, de
   export DIR             torch.onnx.export of scoring and sampling (opset 17) into DIR
   ort DIR                ONNX Runtime (Python) on DIR's graphs: images/s at --batches
                          (imports onnxruntime and numpy only, not torch)
-Every result is one line `ENGINE METRIC BATCH VALUE` (BATCH is `-` where it does not apply),
-e.g. `torch score 64 215.3`; other lines start with `#`.
+  quality                train on the full Fashion-MNIST for --seconds of wall time, then score
+                         the 10k test images; prints (and with --out writes) one JSON object
+Every result of the first five is one line `ENGINE METRIC BATCH VALUE` (BATCH is `-` where it
+does not apply), e.g. `torch score 64 215.3`; other lines start with `#`.
+
+quality: `torch_ref.py quality --seconds S --threads T --seed N [--batch 64] [--lr 1e-3]
+[--out FILE.json]`. Like `trainer fit --preset fmnist-small --data fmnist` with its defaults:
+Adam (0.9, 0.999, eps 1e-8) at a constant --lr, no clipping, no flips, batches of --batch drawn
+from a fresh shuffle of the 60k training images each epoch (the incomplete last batch dropped),
+x = p + u with u ~ U[0, 1) fresh per batch, loss = mean bits/dim + 5e-5 * sum of the squared s
+scales; a step with a non-finite loss or gradient is skipped (no update, batch-norm statistics
+restored), as the trainer does. The clock starts at the first step (data loading excluded) and
+training stops after the step that crosses --seconds. Then, in eval mode (running statistics),
+the mean bits/dim over the 10k test images with u = 0.5 and with one random u per image (K = 1,
+a generator seeded with --seed). Weights, batch order and noise are seeded with --seed too (their
+random streams are PyTorch's, not the trainer's).
 """
 
 import argparse
 import gzip
+import json
 import math
 import os
 import resource
@@ -49,7 +70,9 @@ BLOCKS = 2
 SCALES = 2
 CHECKER, CHANNEL, FINAL = 3, 3, 4
 NUMEL = DATA[0] * DATA[1] * DATA[2]
-FMNIST = "/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz"
+FMNIST_DIR = "/usr/share/datasets/fashion-mnist"
+FMNIST = os.path.join(FMNIST_DIR, "t10k-images-idx3-ubyte.gz")
+FMNIST_TRAIN = os.path.join(FMNIST_DIR, "train-images-idx3-ubyte.gz")
 
 
 def emit(engine, metric, batch, value):
@@ -126,6 +149,11 @@ def build(torch):
             for b in self.blocks:
                 h = b(h)
             return self.out_conv(F.relu(self.out_norm(h)))
+
+    def factor_out_parity(i, n):
+        """Parity of channel coupling i of n before a factor-out (flow.rs): the last one keeps the
+        second half (the one that goes on) and transforms the first (the one that leaves)."""
+        return (n - i) % 2
 
     def mask(kind, parity, c, h, w):
         if kind == "checker":
@@ -212,7 +240,8 @@ def build(torch):
             return x.reshape(n, c, h, w)
 
     class MultiScale(nn.Module):
-        """A scale's layers, then the first half of the channels factored out (multi_scale.rs)."""
+        """A scale's layers, then the first half of the channels factored out and the second half
+        passed on to the next scale (multi_scale.rs)."""
 
         def __init__(self, index, c, h, w):
             super().__init__()
@@ -225,7 +254,8 @@ def build(torch):
                 layers.append(Squeeze(c, h, w))
                 c, h, w = 4 * c, h // 2, w // 2
                 for i in range(CHANNEL):
-                    layers += [Coupling("channel", i % 2, c, h, w, width), FlowBatchNorm(c, h * w)]
+                    parity = factor_out_parity(i, CHANNEL)  # 1, 0, 1: layout 2
+                    layers += [Coupling("channel", parity, c, h, w, width), FlowBatchNorm(c, h * w)]
             self.layers = nn.ModuleList(layers)
             self.out_dims = (c, h, w)
             self.next = None if last else MultiScale(index + 1, c - c // 2, h, w)
@@ -340,6 +370,10 @@ def setup_torch(threads):
     import torch
 
     torch.set_num_threads(threads)
+    try:
+        torch.set_num_interop_threads(1)
+    except RuntimeError:  # only settable before the first inter-op parallel work
+        pass
     torch.manual_seed(0)
     return torch
 
@@ -481,6 +515,110 @@ def mode_export(args):
     emit("torch", "rss_mib", "export", f"{peak_rss_mib():.0f}")
 
 
+def read_idx_images(path):
+    """An IDX (gzip) file of u8 images, [N, 1, 28, 28] as a numpy array."""
+    import numpy as np
+
+    with gzip.open(path, "rb") as f:
+        raw = f.read()
+    magic, n, h, w = (int.from_bytes(raw[4 * i : 4 * i + 4], "big") for i in range(4))
+    if magic != 0x803 or (h, w) != DATA[1:] or len(raw) != 16 + n * NUMEL:
+        sys.exit(f"torch_ref: {path} is not an IDX file of {DATA[1]}x{DATA[2]} u8 images")
+    return np.frombuffer(raw, dtype=np.uint8, offset=16).reshape(n, *DATA)
+
+
+def mode_quality(args):
+    torch = setup_torch(args.threads)
+    torch.manual_seed(args.seed)  # the weights
+    RealNVP, _, _ = build(torch)
+    model = RealNVP()
+    train = torch.from_numpy(read_idx_images(FMNIST_TRAIN).copy())
+    test = torch.from_numpy(read_idx_images(FMNIST).copy())
+    print(
+        f"# torch {torch.__version__}, {torch.get_num_threads()} threads, fashion-mnist "
+        f"{len(train)} train / {len(test)} test, {args.seconds} s, seed {args.seed}",
+        file=sys.stderr,
+        flush=True,
+    )
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.Adam(params, lr=args.lr, betas=(0.9, 0.999), eps=1e-8)
+    buffers = [b for name, b in model.named_buffers() if name.endswith(("running_mean", "running_var"))]
+    gen = torch.Generator().manual_seed(args.seed)
+    per_epoch = len(train) // args.batch
+    order, index = torch.randperm(len(train), generator=gen), 0
+    model.train()
+    steps = skipped = in_a_row = 0
+    start = time.perf_counter()
+    while True:
+        if index == per_epoch:
+            order, index = torch.randperm(len(train), generator=gen), 0
+        idx = order[index * args.batch : (index + 1) * args.batch]
+        index += 1
+        x = train[idx].float() + torch.rand(args.batch, *DATA, generator=gen)  # dequantize
+        saved = [b.clone() for b in buffers]
+        opt.zero_grad(set_to_none=True)
+        loss = model.loss(x)
+        loss.backward()
+        norms = [torch.linalg.vector_norm(p.grad) for p in params if p.grad is not None]
+        norm = torch.linalg.vector_norm(torch.stack(norms))
+        if math.isfinite(loss.item()) and math.isfinite(norm.item()):
+            opt.step()
+            in_a_row = 0
+        else:  # as the trainer: no update, and the running statistics as before the step
+            with torch.no_grad():
+                for b, v in zip(buffers, saved):
+                    b.copy_(v)
+            skipped += 1
+            in_a_row += 1
+            if in_a_row >= 10:
+                sys.exit(f"torch_ref: {in_a_row} non-finite steps in a row at step {steps + 1}")
+        steps += 1
+        elapsed = time.perf_counter() - start
+        if steps % 100 == 0:
+            print(f"# step {steps}, {elapsed:.0f} s, loss {loss.item():.4f}", file=sys.stderr, flush=True)
+        if elapsed >= args.seconds:
+            break
+    train_wall = elapsed
+
+    model.eval()
+    eval_gen = torch.Generator().manual_seed(args.seed)
+    bits = NUMEL * math.log(2)
+    start = time.perf_counter()
+    sums = {"half": 0.0, "random": 0.0}
+    with torch.no_grad():
+        for i in range(0, len(test), args.eval_batch):
+            p = test[i : i + args.eval_batch].float()
+            _, lp = model(p + 0.5)
+            sums["half"] += float((-lp.double() / bits).sum())
+            _, lp = model(p + torch.rand(p.shape, generator=eval_gen))
+            sums["random"] += float((-lp.double() / bits).sum())
+    eval_wall = time.perf_counter() - start
+    result = {
+        "engine": "pytorch",
+        "torch": torch.__version__,
+        "threads": args.threads,
+        "seconds": args.seconds,
+        "steps": steps,
+        "examples_per_s": round(steps * args.batch / train_wall, 2),
+        "train_wall_s": round(train_wall, 3),
+        "test_bits_per_dim_u_half": round(sums["half"] / len(test), 5),
+        "test_bits_per_dim_random_u": round(sums["random"] / len(test), 5),
+        "eval_wall_s": round(eval_wall, 3),
+        "seed": args.seed,
+        "batch": args.batch,
+        "lr": args.lr,
+        "skipped_steps": skipped,
+        "layout": 2,
+    }
+    text = json.dumps(result)
+    print(text, flush=True)
+    if args.out:
+        with open(args.out, "w") as f:
+            f.write(text + "\n")
+    if not all(math.isfinite(result[k]) for k in ("test_bits_per_dim_u_half", "test_bits_per_dim_random_u")):
+        sys.exit("torch_ref: test bits/dim is not finite")
+
+
 def mode_ort(args):
     import numpy as np
     import onnxruntime as ort
@@ -506,7 +644,7 @@ def mode_ort(args):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("mode", choices=["params", "train", "eager", "export", "ort"])
+    p.add_argument("mode", choices=["params", "train", "eager", "export", "ort", "quality"])
     p.add_argument("dir", nargs="?", help="bundle directory (export, ort)")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--batch", type=int, default=64, help="training batch")
@@ -515,13 +653,24 @@ def main():
     p.add_argument("--runs", type=int, default=5, help="timed calls per inference measurement (x5 at batch 1)")
     p.add_argument("--matmul", action="store_true", help="eager: also time a 2048^3 matmul")
     p.add_argument("--dynamo", action="store_true", help="export: torch.export-based exporter")
+    p.add_argument("--seconds", type=float, default=60.0, help="quality: training wall time")
+    p.add_argument("--seed", type=int, default=0, help="quality: weights, batch order, noise, eval u")
+    p.add_argument("--lr", type=float, default=1e-3, help="quality: Adam's constant learning rate")
+    p.add_argument("--eval-batch", type=int, default=50, help="quality: test images per eval call")
+    p.add_argument("--out", help="quality: also write the JSON object to this file")
     args = p.parse_args()
     args.batches = [int(b) for b in args.batches.split(",")]
     if args.mode in ("export", "ort") and not args.dir:
         p.error(f"{args.mode} needs a directory")
-    {"params": mode_params, "train": mode_train, "eager": mode_eager, "export": mode_export, "ort": mode_ort}[
-        args.mode
-    ](args)
+    modes = {
+        "params": mode_params,
+        "train": mode_train,
+        "eager": mode_eager,
+        "export": mode_export,
+        "ort": mode_ort,
+        "quality": mode_quality,
+    }
+    modes[args.mode](args)
 
 
 if __name__ == "__main__":

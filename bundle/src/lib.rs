@@ -26,6 +26,7 @@
 
 #![warn(missing_docs)]
 
+mod device;
 mod error;
 pub mod files;
 mod metadata;
@@ -33,6 +34,7 @@ pub mod names;
 pub mod pixels;
 mod shape;
 
+pub use device::Device;
 pub use error::{BundleError, Result};
 pub use metadata::BundleMetadata;
 pub use names::{

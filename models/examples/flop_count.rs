@@ -19,9 +19,7 @@
 //! negligible.
 
 use candle_core::{DType, Device};
-use realnvp_models::{
-    Architecture, DataShape, FlowConfig, MultiScaleConfig, RealNvp, Result, is_trainable,
-};
+use realnvp_models::{Architecture, DataShape, FlowConfig, MultiScaleConfig, RealNvp, Result};
 
 /// One s/t ResNet on `c`-channel `h·w` inputs: `(params, forward FLOPs per image)`.
 fn resnet(c: usize, hw: usize, width: usize, blocks: usize) -> (usize, f64) {
@@ -79,15 +77,10 @@ fn main() -> Result<()> {
         .nth(1)
         .unwrap_or_else(|| "fmnist-small".into());
     let config = FlowConfig::preset(&preset)?;
-    let (_model, varmap) = RealNvp::init(&config, DType::F32, &Device::Cpu)?;
-    let trainable: usize = varmap
-        .data()
-        .lock()
-        .expect("varmap lock")
-        .iter()
-        .filter(|(name, _)| is_trainable(name))
-        .map(|(_, var)| var.elem_count())
-        .sum();
+    let (model, varmap) = RealNvp::init(&config, DType::F32, &Device::Cpu)?;
+    let buffers: usize = model.buffers().iter().map(|b| b.elem_count()).sum();
+    let all: usize = varmap.all_vars().iter().map(|var| var.elem_count()).sum();
+    let trainable = all - buffers;
     println!("preset {preset}");
     println!("params_trainable {trainable}");
     if let (

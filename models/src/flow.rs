@@ -25,15 +25,6 @@ pub fn standard_normal_log_prob(z: &Tensor) -> Result<Tensor> {
     Ok(((z.sqr()?.sum(1)? * -0.5)? - 0.5 * l * (2.0 * std::f64::consts::PI).ln())?)
 }
 
-/// Whether a variable of the VarMap is trained by the optimizer: running statistics and fitted
-/// standardization are not.
-pub fn is_trainable(name: &str) -> bool {
-    !(name.ends_with("running_mean")
-        || name.ends_with("running_var")
-        || name.ends_with("data_mean")
-        || name.ends_with("data_std"))
-}
-
 /// A RealNVP flow. Shapes: data `x` `[N, C, H, W]` (pixel units) or `[N, D]`; latent `z`
 /// `[N, L]`; log-likelihoods `[N]` in nats.
 pub struct RealNvp {
@@ -49,6 +40,14 @@ const CONFIG_FILE: &str = "config.json";
 const WEIGHTS_FILE: &str = "model.safetensors";
 
 impl RealNvp {
+    /// The variables the forward pass sets (running statistics) or that are fitted once
+    /// (standardization): everything in the VarMap but these is trained.
+    pub fn buffers(&self) -> Vec<candle_core::Var> {
+        let mut all = self.preprocess.buffers();
+        all.extend(self.flow.buffers());
+        all
+    }
+
     /// Builds the model described by `config` with weights from `vb` (a VarMap-backed builder
     /// creates fresh ones).
     pub fn new(config: &FlowConfig, vb: VarBuilder) -> Result<Self> {
@@ -178,21 +177,6 @@ impl RealNvp {
         Ok((loss, bpd))
     }
 
-    /// Draws `n` samples with `z ~ N(0, T²I)` from candle's RNG (seed it with
-    /// `device.set_seed`): `[N, ...]` in data space.
-    pub fn sample(
-        &self,
-        n: usize,
-        temperature: f64,
-        dtype: DType,
-        device: &Device,
-    ) -> Result<Tensor> {
-        let z = (Tensor::randn(0.0, 1.0, (n, self.config.data.numel()), device)?
-            .to_dtype(dtype)?
-            * temperature)?;
-        self.inverse(&z)
-    }
-
     /// The forward (scoring) graph: `x` → `z`, `log_prob`, `bits_per_dim`, frozen statistics.
     pub fn forward_onnx(&self, metadata: &[(String, String)]) -> Result<ModelProto> {
         let mut g = Graph::new();
@@ -319,6 +303,9 @@ impl<B: Bijection> Bijection for SharedBijection<B> {
     }
     fn emit_inverse(&self, g: &mut Graph, y: &crate::onnx::Value) -> Result<crate::onnx::Value> {
         self.0.emit_inverse(g, y)
+    }
+    fn buffers(&self) -> Vec<candle_core::Var> {
+        self.0.buffers()
     }
 }
 

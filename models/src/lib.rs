@@ -25,7 +25,7 @@ pub use config::{
     MultiScaleConfig, NetNorm, PRESETS, Preprocessing,
 };
 pub use error::{ModelError, Result};
-pub use flow::{RealNvp, is_trainable, standard_normal_log_prob};
+pub use flow::{RealNvp, standard_normal_log_prob};
 pub use process::{keep_freed_memory, limit_candle_spinning};
 
 use candle_core::Tensor;
@@ -53,6 +53,11 @@ pub trait Bijection: Send + Sync {
     fn emit_forward(&self, g: &mut Graph, x: &Value) -> Result<(Value, LogDet)>;
     /// Emits the inverse into `g`.
     fn emit_inverse(&self, g: &mut Graph, y: &Value) -> Result<Value>;
+    /// The variables the forward pass sets rather than the optimizer trains (running statistics,
+    /// fitted standardization): what a training loop leaves out of its parameters.
+    fn buffers(&self) -> Vec<candle_core::Var> {
+        Vec::new()
+    }
 }
 
 /// A `[N]` log-det that is `c` for every example of `x` (dtype and device of `x`).

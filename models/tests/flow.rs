@@ -401,3 +401,43 @@ fn configs_of_another_layout_are_refused() -> Result<()> {
     assert!(RealNvp::init(&current, DType::F32, &Device::Cpu).is_ok());
     Ok(())
 }
+
+/// The model's buffers are found by structure, not by name: after fitting the preprocessing and one
+/// training-mode forward, exactly the buffers have changed, and every other variable receives a
+/// gradient (a buffer may get one too: the standardization's log-det depends on its std).
+#[test]
+fn buffers_are_exactly_what_the_forward_pass_sets() -> Result<()> {
+    for preset in ["tiny", "moons"] {
+        let config = FlowConfig::preset(preset)?;
+        let (model, varmap) = RealNvp::init(&config, DType::F32, &Device::Cpu)?;
+        let snapshot = || -> Result<std::collections::HashMap<String, Vec<f32>>> {
+            let data = varmap.data().lock().expect("varmap lock");
+            data.iter()
+                .map(|(k, v)| Ok((k.clone(), v.as_tensor().flatten_all()?.to_vec1::<f32>()?)))
+                .collect()
+        };
+        let before = snapshot()?;
+        let x = match config.data {
+            DataShape::Vector { dim } => {
+                (uniform(&[64, dim], -2.0, 3.0, 5)?).to_dtype(DType::F32)?
+            }
+            data => pixels(8, &data, 5, DType::F32)?,
+        };
+        model.fit_preprocessing(&x)?;
+        let (loss, _) = model.loss(&x)?;
+        let grads = loss.backward()?;
+        let after = snapshot()?;
+        let buffers: Vec<_> = model.buffers().iter().map(|b| b.id()).collect();
+        assert!(!buffers.is_empty(), "{preset}: no buffers found");
+        let data = varmap.data().lock().expect("varmap lock");
+        for (name, var) in data.iter() {
+            let is_buffer = buffers.contains(&var.id());
+            assert_eq!(before[name] != after[name], is_buffer, "{preset}: {name}");
+            assert!(
+                is_buffer || grads.get(var.as_tensor()).is_some(),
+                "{preset}: {name} is trained but gets no gradient"
+            );
+        }
+    }
+    Ok(())
+}

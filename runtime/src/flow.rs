@@ -536,7 +536,7 @@ fn open_session(
 }
 
 #[cfg(feature = "cuda")]
-fn cuda_builder(env: &Environment, threads: Option<usize>, id: i32) -> Result<SessionBuilder> {
+fn cuda_builder(env: &Environment, threads: Option<usize>, id: usize) -> Result<SessionBuilder> {
     use ort::ep::ExecutionProvider;
     let fail = |reason: String| RuntimeError::ExecutionProvider {
         provider: "CUDA".into(),
@@ -553,9 +553,11 @@ fn cuda_builder(env: &Environment, threads: Option<usize>, id: i32) -> Result<Se
         }
         Err(e) => return Err(fail(e.to_string())),
     }
+    let ordinal =
+        i32::try_from(id).map_err(|_| fail(format!("device ordinal {id} is too large")))?;
     session_builder(env, threads)?
         .with_execution_providers([ort::ep::CUDA::default()
-            .with_device_id(id)
+            .with_device_id(ordinal)
             .build()
             .error_on_failure()])
         .map_err(|e| {
@@ -566,7 +568,7 @@ fn cuda_builder(env: &Environment, threads: Option<usize>, id: i32) -> Result<Se
 }
 
 #[cfg(not(feature = "cuda"))]
-fn cuda_builder(_env: &Environment, _threads: Option<usize>, _id: i32) -> Result<SessionBuilder> {
+fn cuda_builder(_env: &Environment, _threads: Option<usize>, _id: usize) -> Result<SessionBuilder> {
     Err(RuntimeError::ExecutionProvider {
         provider: "CUDA".into(),
         reason:

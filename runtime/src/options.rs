@@ -2,50 +2,10 @@
 
 use std::fmt;
 use std::path::PathBuf;
-use std::str::FromStr;
 
-/// Where the graphs should run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Device {
-    /// CUDA when this crate was built with the `cuda` feature and the CUDA execution provider registers;
-    /// otherwise CPU (with a warning when CUDA was possible but failed).
-    #[default]
-    Auto,
-    /// CPU only.
-    Cpu,
-    /// The CUDA device with this ordinal; an error if the CUDA execution provider cannot be used.
-    Cuda(i32),
-}
-
-impl fmt::Display for Device {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Device::Auto => f.write_str("auto"),
-            Device::Cpu => f.write_str("cpu"),
-            Device::Cuda(id) => write!(f, "cuda:{id}"),
-        }
-    }
-}
-
-impl FromStr for Device {
-    type Err = String;
-
-    /// Parses `auto`, `cpu`, `cuda` (device 0) or `cuda:N`.
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let lower = s.trim().to_ascii_lowercase();
-        match lower.as_str() {
-            "auto" => Ok(Device::Auto),
-            "cpu" => Ok(Device::Cpu),
-            "cuda" | "gpu" => Ok(Device::Cuda(0)),
-            other => other
-                .strip_prefix("cuda:")
-                .and_then(|id| id.parse::<i32>().ok())
-                .filter(|id| *id >= 0)
-                .map(Device::Cuda)
-                .ok_or_else(|| format!("unknown device `{s}`; use auto, cpu, cuda or cuda:N")),
-        }
-    }
-}
+/// Where the graphs should run: `auto` tries CUDA when this crate was built with the `cuda` feature and falls
+/// back to CPU with a warning; `cuda:N` fails if the CUDA execution provider cannot be used.
+pub use realnvp_bundle::Device;
 
 /// The execution provider that actually runs the graphs (see [`crate::Flow::provider`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,7 +13,7 @@ pub enum Provider {
     /// ONNX Runtime's default CPU provider.
     Cpu,
     /// ONNX Runtime's CUDA provider on this device.
-    Cuda(i32),
+    Cuda(usize),
 }
 
 impl Provider {

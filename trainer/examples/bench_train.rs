@@ -28,7 +28,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let config = FlowConfig::preset(preset)?;
     let data = load_data("embedded", &config, 0)?;
     let (model, varmap) = seeded_init(&config, 0, &device)?;
-    let mut adam = Adam::new(trainable(&varmap), AdamConfig::with_lr(1e-3))?;
+    let mut adam = Adam::new(trainable(&model, &varmap), AdamConfig::with_lr(1e-3))?;
     let mut batcher = Batcher::new(&data, batch, 0, false)?;
     let mut step = |b: &mut Batcher| -> Result<(), Box<dyn std::error::Error>> {
         let x = b.next_batch(&device)?;

@@ -1,16 +1,17 @@
-//! `--device auto|cpu|cuda[:N]`.
+//! `--device auto|cpu|cuda[:N]` ([`realnvp_bundle::Device`], parsed once for both CLIs) as a candle device.
 
 use candle_core::Device;
+pub use realnvp_bundle::Device as DeviceRequest;
 
 use crate::{Result, TrainError};
 
-/// Opens the device named by `spec`. `auto` takes CUDA device 0 when the crate is built with
+/// Opens the device `request` names. `auto` takes CUDA device 0 when the crate is built with
 /// the `cuda` feature and a GPU answers, and otherwise CPU (logged at info level); `cuda[:N]`
 /// fails with a clear message when the feature is off or no GPU is present.
-pub fn open(spec: &str) -> Result<Device> {
-    match spec.trim() {
-        "cpu" => Ok(Device::Cpu),
-        "auto" => {
+pub fn open(request: DeviceRequest) -> Result<Device> {
+    match request {
+        DeviceRequest::Cpu => Ok(Device::Cpu),
+        DeviceRequest::Auto => {
             if cfg!(feature = "cuda") {
                 match Device::new_cuda(0) {
                     Ok(d) => {
@@ -24,25 +25,19 @@ pub fn open(spec: &str) -> Result<Device> {
             }
             Ok(Device::Cpu)
         }
-        s if s == "cuda" || s.starts_with("cuda:") => {
-            let ordinal: usize = match s.strip_prefix("cuda:") {
-                None => 0,
-                Some(n) => n.parse().map_err(|_| {
-                    TrainError::Device(format!("`{s}`: expected cuda or cuda:N with N a number"))
-                })?,
-            };
+        DeviceRequest::Cuda(ordinal) => {
             if !cfg!(feature = "cuda") {
                 return Err(TrainError::Device(format!(
-                    "`{s}` asked, but this trainer was built without CUDA support; rebuild with \
-                     `cargo build --release -p realnvp-trainer --features cuda` or use --device cpu"
+                    "`{request}` asked, but this trainer was built without CUDA support; rebuild with \
+                     `make cuda` (cargo build --release -p realnvp-trainer --features cuda) or use --device cpu"
                 )));
             }
-            Device::new_cuda(ordinal)
-                .map_err(|e| TrainError::Device(format!("cannot open CUDA device {ordinal}: {e}")))
+            Device::new_cuda(ordinal).map_err(|e| {
+                TrainError::Device(format!(
+                    "cannot open CUDA device {ordinal}: {e}; use --device cpu"
+                ))
+            })
         }
-        other => Err(TrainError::Device(format!(
-            "unknown device `{other}`: use auto, cpu, cuda or cuda:N"
-        ))),
     }
 }
 
@@ -51,14 +46,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn names() {
-        assert!(open("cpu").is_ok_and(|d| d.is_cpu()));
-        assert!(open("auto").is_ok());
-        assert!(open("tpu").is_err());
-        assert!(open("cuda:x").is_err());
+    fn cpu_and_auto_open_and_cuda_says_how_to_get_it() {
+        assert!(open(DeviceRequest::Cpu).is_ok_and(|d| d.is_cpu()));
+        assert!(open(DeviceRequest::Auto).is_ok());
         if !cfg!(feature = "cuda") {
-            let e = open("cuda").unwrap_err().to_string();
-            assert!(e.contains("--features cuda"), "{e}");
+            let e = open(DeviceRequest::Cuda(0)).unwrap_err().to_string();
+            assert!(
+                e.contains("--features cuda") && e.contains("--device cpu"),
+                "{e}"
+            );
         }
     }
 }

@@ -9,6 +9,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use realnvp_models::{FlowConfig, PRESETS};
 use realnvp_trainer::checkpoint::CHECKPOINT_FILE;
 use realnvp_trainer::data::{DataKind, EvalNoise, Split};
+use realnvp_trainer::device::DeviceRequest;
 use realnvp_trainer::eval::{self, Score};
 use realnvp_trainer::export::{ExportStage, Tolerances, TrainingSummary, export_bundle};
 use realnvp_trainer::optim::LrDecay;
@@ -126,13 +127,14 @@ struct FitArgs {
     flip: bool,
     /// auto, cpu, cuda or cuda:N.
     #[arg(long, default_value = "auto")]
-    device: String,
+    device: DeviceRequest,
+    /// Stop this session after the step that reaches this many seconds of training, then
+    /// evaluate, sample and checkpoint as at the end (continue later with --resume).
+    #[arg(long, value_name = "SECONDS")]
+    time_limit: Option<f64>,
     /// Continue the run in --out from its checkpoint (starts a new run if there is none).
     #[arg(long)]
     resume: bool,
-    /// Test hook: replace the loss of these steps by NaN.
-    #[arg(long, hide = true, value_delimiter = ',')]
-    inject_nan_at: Vec<u64>,
 }
 
 #[derive(Args)]
@@ -157,7 +159,7 @@ struct EvalArgs {
     batch_size: usize,
     /// auto, cpu, cuda or cuda:N.
     #[arg(long, default_value = "auto")]
-    device: String,
+    device: DeviceRequest,
     /// Also write the figures to RUN/eval.json, which `trainer export` records in the bundle.
     #[arg(long)]
     save: bool,
@@ -185,7 +187,7 @@ struct SampleArgs {
     scale: u32,
     /// auto, cpu, cuda or cuda:N.
     #[arg(long, default_value = "auto")]
-    device: String,
+    device: DeviceRequest,
 }
 
 /// Sends log lines around the progress bar so they do not tear it.
@@ -390,7 +392,7 @@ fn fit(a: FitArgs, bar: ProgressBar) -> Result<()> {
         println!("{}", realnvp_trainer::data::ACCEPTED_FORMS);
         return Ok(());
     }
-    let device = device::open(&a.device)?;
+    let device = device::open(a.device)?;
     bar.set_style(
         ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {pos}/{len} {msg} ETA {eta}")?
             .progress_chars("=> "),
@@ -402,35 +404,12 @@ fn fit(a: FitArgs, bar: ProgressBar) -> Result<()> {
     };
     let resuming = a.resume && a.out.join(CHECKPOINT_FILE).exists();
     let report = if resuming {
-        let fixed = [
-            ("--preset", a.preset.is_some()),
-            ("--config", a.config.is_some()),
-            ("--data", a.data.is_some()),
-            ("--batch-size", a.batch_size.is_some()),
-            ("--lr", a.lr.is_some()),
-            ("--warmup-steps", a.warmup_steps.is_some()),
-            ("--lr-decay", a.lr_decay.is_some()),
-            ("--ema-decay", a.ema_decay.is_some()),
-            ("--seed", a.seed.is_some()),
-            ("--clip-grad", a.clip_grad.is_some()),
-            ("--flip", a.flip),
-        ];
-        if let Some((name, _)) = fixed.iter().find(|(_, given)| *given) {
-            bail!(
-                "{name} cannot change on --resume: the run's options are in {}",
-                a.out.join(run::RUN_FILE).display()
-            );
-        }
-        let mut options: FitOptions = serde_json::from_str(
-            &std::fs::read_to_string(a.out.join(run::RUN_FILE))
-                .with_context(|| format!("reading {}", a.out.join(run::RUN_FILE).display()))?,
-        )?;
+        let run_file = a.out.join(run::RUN_FILE);
+        let mut options: FitOptions = run::read_json(&run_file)?;
         let config = FlowConfig::from_file(&a.out.join(run::CONFIG_FILE))?;
+        refuse_changes(&a, &options, &config)?;
         apply_schedule(&a, &mut options, &config)?;
-        std::fs::write(
-            a.out.join(run::RUN_FILE),
-            serde_json::to_string_pretty(&options)?,
-        )?;
+        run::write_json(&run_file, &options)?;
         train::resume_with(&a.out, &options, &device, &mut progress)?
     } else {
         if a.resume {
@@ -486,6 +465,60 @@ fn fit(a: FitArgs, bar: ProgressBar) -> Result<()> {
     Ok(())
 }
 
+/// On `--resume`, the options that define the run may be repeated (the same command continues the
+/// run) but not changed: the first flag whose value differs from the run's is refused, naming both.
+fn refuse_changes(a: &FitArgs, run: &FitOptions, config: &FlowConfig) -> Result<()> {
+    fn differs<T: PartialEq + std::fmt::Debug>(
+        name: &str,
+        given: Option<T>,
+        saved: T,
+    ) -> Option<String> {
+        given
+            .filter(|g| *g != saved)
+            .map(|g| format!("{name} {g:?} differs from the run's {saved:?}"))
+    }
+    let given_config = match (&a.preset, &a.config) {
+        (Some(p), _) => Some(FlowConfig::preset(p)?),
+        (None, Some(f)) => Some(FlowConfig::from_file(f)?),
+        (None, None) => None,
+    };
+    // `--lr-decay cosine` ends at the run's last step, which is fixed when the run starts.
+    let lr_decay = a.lr_decay.map(|d| match (d, run.lr_decay) {
+        (LrDecay::Cosine { until: 0 }, saved @ LrDecay::Cosine { .. }) => saved,
+        (d, _) => d,
+    });
+    let change = [
+        differs(
+            "--preset",
+            a.preset.clone(),
+            run.preset.clone().unwrap_or_default(),
+        ),
+        given_config
+            .is_some_and(|c| c != *config)
+            .then(|| "the model of --preset/--config differs from the run's config.json".into()),
+        differs("--data", a.data.clone(), run.data.clone()),
+        differs("--batch-size", a.batch_size, run.batch_size),
+        differs("--lr", a.lr, run.lr),
+        differs("--warmup-steps", a.warmup_steps, run.warmup_steps),
+        differs("--lr-decay", lr_decay, run.lr_decay),
+        differs("--ema-decay", a.ema_decay.map(Some), run.ema_decay),
+        differs("--seed", a.seed, run.seed),
+        differs("--clip-grad", a.clip_grad.map(Some), run.clip_grad),
+        differs("--flip", a.flip.then_some(true), run.flip),
+    ]
+    .into_iter()
+    .flatten()
+    .next();
+    match change {
+        Some(what) => bail!(
+            "--resume continues a run with its own options, and {what} (saved in {}); drop the flag \
+             or start a new run in another --out",
+            a.out.join(run::RUN_FILE).display()
+        ),
+        None => Ok(()),
+    }
+}
+
 /// Applies the options that may change between sessions of a run (they do not change the
 /// trajectory): steps/epochs and the intervals.
 fn apply_schedule(a: &FitArgs, o: &mut FitOptions, config: &FlowConfig) -> Result<()> {
@@ -506,7 +539,7 @@ fn apply_schedule(a: &FitArgs, o: &mut FitOptions, config: &FlowConfig) -> Resul
         log_every,
         eval_examples
     );
-    o.inject_nan_at = a.inject_nan_at.clone();
+    o.time_limit_s = a.time_limit;
     Ok(())
 }
 
@@ -522,7 +555,7 @@ fn print_score(label: &str, s: &Score, image: bool) {
 }
 
 fn eval_cmd(a: EvalArgs) -> Result<()> {
-    let device = device::open(&a.device)?;
+    let device = device::open(a.device)?;
     let loaded = run::load_run(&a.run, &device)?;
     let spec = a.data.clone().unwrap_or(loaded.options.data.clone());
     let data = run::load_data(&spec, loaded.model.config(), loaded.options.seed)?;
@@ -588,7 +621,7 @@ fn eval_cmd(a: EvalArgs) -> Result<()> {
 }
 
 fn sample_cmd(a: SampleArgs) -> Result<()> {
-    let device = device::open(&a.device)?;
+    let device = device::open(a.device)?;
     let loaded = run::load_run(&a.run, &device)?;
     let x = sample::sample(&loaded.model, a.n, a.temperature, a.seed, &device)?;
     let ext = a.out.extension().and_then(|e| e.to_str()).unwrap_or("");

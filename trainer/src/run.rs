@@ -72,9 +72,11 @@ pub struct FitOptions {
     pub max_bad_steps: u32,
     /// Rollbacks tolerated before giving up.
     pub max_rollbacks: u32,
-    /// Test hook: steps whose loss is replaced by NaN (each only once). Not saved.
+    /// Stop this session after the step that reaches this many seconds of training (measured from
+    /// its first step), then evaluate, sample and checkpoint as at the end; `--resume` continues.
+    /// A per-session limit, not saved with the run.
     #[serde(skip)]
-    pub inject_nan_at: Vec<u64>,
+    pub time_limit_s: Option<f64>,
 }
 
 impl Default for FitOptions {
@@ -99,7 +101,7 @@ impl Default for FitOptions {
             flip: false,
             max_bad_steps: 5,
             max_rollbacks: 8,
-            inject_nan_at: Vec::new(),
+            time_limit_s: None,
         }
     }
 }
@@ -130,6 +132,12 @@ impl FitOptions {
         }
         if self.max_bad_steps == 0 {
             return bad("max_bad_steps must be at least 1");
+        }
+        if self
+            .time_limit_s
+            .is_some_and(|t| !(t.is_finite() && t > 0.0))
+        {
+            return bad("--time-limit must be a positive number of seconds");
         }
         self.data.parse::<DataSpec>()?;
         Ok(())
@@ -256,7 +264,7 @@ pub fn load_run(dir: &Path, device: &Device) -> Result<LoadedRun> {
     let (model, varmap) = crate::init::seeded_init(&config, options.seed, device)?;
     ck.restore(&varmap, None)?;
     if options.ema_decay.is_some() {
-        for (name, var) in crate::train::trainable(&varmap) {
+        for (name, var) in crate::train::trainable(&model, &varmap) {
             var.set(&crate::ema::averaged(&ck.tensors, &name, &var)?)?;
         }
     }

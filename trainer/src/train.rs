@@ -14,9 +14,9 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use candle_core::{Device, Tensor, Var};
+use candle_core::{Device, Tensor, TensorId, Var};
 use candle_nn::VarMap;
-use realnvp_models::{FlowConfig, RealNvp, is_trainable};
+use realnvp_models::{FlowConfig, RealNvp};
 
 use crate::checkpoint::{self, CHECKPOINT_FILE, TrainState};
 use crate::data::{Batcher, Dataset, Split};
@@ -98,7 +98,7 @@ pub fn fit(
     run::write_json(&dir.join(CONFIG_FILE), config)?;
     run::write_json(&dir.join(RUN_FILE), options)?;
     metrics::rewrite(&dir.join(METRICS_FILE), &[])?;
-    let adam = Adam::new(trainable(&varmap), AdamConfig::with_lr(options.lr))?;
+    let adam = Adam::new(trainable(&model, &varmap), AdamConfig::with_lr(options.lr))?;
     let mut t = Trainer::new(dir, model, varmap, adam, &data, options, device)?;
     t.state = TrainState::new(options.lr);
     t.checkpoint()?;
@@ -131,19 +131,23 @@ pub fn resume(
     resume_with(dir, &options, device, observer)
 }
 
-/// [`resume`] with options given by the caller (they must describe the same run; the test
-/// hooks in them are honoured).
+/// [`resume`] with options given by the caller: they must describe the same run, with only the
+/// schedule (steps, intervals, time limit) changed.
 pub fn resume_with(
     dir: &Path,
     options: &FitOptions,
     device: &Device,
     observer: &mut dyn Observer,
 ) -> Result<FitReport> {
+    options.validate()?;
     let loaded = run::load_run(dir, device)?;
     let config = loaded.model.config().clone();
     let data = run::load_data(&options.data, &config, options.seed)?;
     let ck = checkpoint::load(&dir.join(CHECKPOINT_FILE), device)?;
-    let mut adam = Adam::new(trainable(&loaded.varmap), AdamConfig::with_lr(ck.state.lr))?;
+    let mut adam = Adam::new(
+        trainable(&loaded.model, &loaded.varmap),
+        AdamConfig::with_lr(ck.state.lr),
+    )?;
     ck.restore(&loaded.varmap, Some(&mut adam))?;
     let mut t = Trainer::new(
         dir,
@@ -169,12 +173,14 @@ pub fn resume_with(
     t.run(observer)
 }
 
-/// The trainable variables of `varmap`, sorted by name (a stable order for the optimizer).
-pub fn trainable(varmap: &VarMap) -> Vec<(String, Var)> {
+/// The trainable variables of `model`'s `varmap` (all but [`RealNvp::buffers`]), sorted by name
+/// (a stable order for the optimizer).
+pub fn trainable(model: &RealNvp, varmap: &VarMap) -> Vec<(String, Var)> {
+    let buffers: HashSet<TensorId> = model.buffers().iter().map(|b| b.id()).collect();
     let data = varmap.data().lock().expect("varmap lock");
     let mut v: Vec<(String, Var)> = data
         .iter()
-        .filter(|(k, _)| is_trainable(k))
+        .filter(|(_, var)| !buffers.contains(&var.id()))
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
     v.sort_by(|a, b| a.0.cmp(&b.0));
@@ -206,7 +212,6 @@ struct Trainer<'a> {
     rows: Vec<Row>,
     /// Variables the forward pass updates (running statistics), restored after a skipped step.
     buffers: Vec<Var>,
-    injected: HashSet<u64>,
     interval: Interval,
     rate: f64,
 }
@@ -228,13 +233,7 @@ impl<'a> Trainer<'a> {
             .map(|d| Ema::new(d, adam.params()))
             .transpose()?;
         let batcher = Batcher::new(data, options.batch_size, options.seed, options.flip)?;
-        let buffers = {
-            let map = varmap.data().lock().expect("varmap lock");
-            map.iter()
-                .filter(|(k, _)| !is_trainable(k))
-                .map(|(_, v)| v.clone())
-                .collect()
-        };
+        let buffers = model.buffers();
         Ok(Self {
             dir: dir.to_path_buf(),
             model,
@@ -248,7 +247,6 @@ impl<'a> Trainer<'a> {
             state: TrainState::new(options.lr),
             rows: Vec::new(),
             buffers,
-            injected: HashSet::new(),
             interval: Interval::default(),
             rate: 0.0,
         })
@@ -261,6 +259,7 @@ impl<'a> Trainer<'a> {
         let mut losses = Vec::new();
         let mut last_score = None;
         let mut clock = Instant::now();
+        let session = Instant::now();
         while self.state.step < total {
             let epoch = self.batcher.position().0;
             let t0 = Instant::now();
@@ -296,7 +295,11 @@ impl<'a> Trainer<'a> {
             }
             self.state.bad_streak = 0;
             let s = self.state.step;
-            let last = s == total;
+            let out_of_time = self
+                .options
+                .time_limit_s
+                .is_some_and(|limit| session.elapsed().as_secs_f64() >= limit);
+            let last = s == total || out_of_time;
             let eval_now = s.is_multiple_of(self.options.eval_every) || last;
             if s.is_multiple_of(self.options.log_every) || eval_now {
                 let score = if eval_now {
@@ -322,6 +325,13 @@ impl<'a> Trainer<'a> {
                     self.rollback()?;
                 }
             }
+            if out_of_time {
+                tracing::info!(
+                    "time limit reached after step {s} ({:.0} s this session)",
+                    session.elapsed().as_secs_f64()
+                );
+                break;
+            }
         }
         let final_test = match last_score {
             Some(s) => s,
@@ -342,10 +352,10 @@ impl<'a> Trainer<'a> {
             .iter()
             .map(|v| v.as_tensor().copy())
             .collect::<candle_core::Result<_>>()?;
+        #[allow(unused_mut)] // only the tests' fault injection changes it
         let (mut loss, bpd) = self.model.loss(&x)?;
-        if self.options.inject_nan_at.contains(&(self.state.step + 1))
-            && self.injected.insert(self.state.step + 1)
-        {
+        #[cfg(test)]
+        if tests::take_injected_nan(self.state.step + 1) {
             loss = (loss * f64::NAN)?;
         }
         let loss_v = loss.to_scalar::<f32>()?;
@@ -578,6 +588,75 @@ impl<'a> Trainer<'a> {
             self.state.step,
             self.state.rollbacks
         );
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! Fault injection lives here, compiled only into the unit tests: no test hook in the public API.
+
+    use std::cell::RefCell;
+    use std::collections::HashSet;
+
+    use candle_core::Device;
+    use realnvp_models::{Architecture, FlowConfig};
+
+    use super::*;
+    use crate::checkpoint;
+
+    thread_local! {
+        /// Steps whose loss becomes NaN, each once (the training loop runs on the calling thread).
+        static NAN_AT: RefCell<HashSet<u64>> = RefCell::new(HashSet::new());
+    }
+
+    /// Whether step `step` is to be poisoned (then it is not any more).
+    pub(super) fn take_injected_nan(step: u64) -> bool {
+        NAN_AT.with(|steps| steps.borrow_mut().remove(&step))
+    }
+
+    #[test]
+    fn forced_nan_is_skipped_then_rolled_back() -> Result<()> {
+        let dir = tempfile::tempdir().map_err(|e| TrainError::io("tempdir", e))?;
+        let mut config = FlowConfig::preset("moons")?;
+        if let Architecture::Mlp(m) = &mut config.architecture {
+            m.hidden = 32;
+        }
+        let options = FitOptions {
+            data: "toy:moons?n=2000&n_test=500".into(),
+            seed: 7,
+            batch_size: 64,
+            lr: 2e-3,
+            steps: 30,
+            eval_every: 1000,
+            sample_every: 0,
+            checkpoint_every: 5,
+            log_every: 5,
+            eval_examples: 0,
+            ..FitOptions::default()
+        };
+        // Step 3: one NaN, skipped. Steps 12..=16: five in a row -> rollback to the step-10
+        // checkpoint with lr halved, then steps 11.. are replayed (each injection fires once).
+        NAN_AT.with(|s| *s.borrow_mut() = HashSet::from([3, 12, 13, 14, 15, 16]));
+        let report = fit(dir.path(), &config, &options, &Device::Cpu, &mut Silent)?;
+        let s = &report.state;
+        assert_eq!(s.rollbacks, 1);
+        assert_eq!(s.skipped_steps, 6);
+        assert!((s.lr - options.lr / 2.0).abs() < 1e-12, "lr {}", s.lr);
+        assert_eq!(s.step, 30);
+        // Adam took one update per good step: 30 - 1 skipped before the rollback point, and the
+        // steps 11..=16 that were undone do not count.
+        assert_eq!(s.adam_step, 29);
+        let steps: Vec<u64> = report.losses.iter().map(|l| l.0).collect();
+        assert_eq!(&steps[10..17], &[11, 12, 13, 14, 15, 16, 11]);
+        assert!(report.losses[2].1.is_nan());
+        assert!(report.losses.last().is_some_and(|l| l.1.is_finite()));
+        // Everything saved is finite, and the checkpoint remembers the halved rate.
+        let ck = checkpoint::load(&dir.path().join(CHECKPOINT_FILE), &Device::Cpu)?;
+        assert_eq!(ck.state.lr, s.lr);
+        let tensors: Vec<_> = ck.tensors.into_iter().collect();
+        assert_eq!(checkpoint::first_non_finite(&tensors)?, None);
+        assert!(report.final_test.nll_nats.is_finite());
         Ok(())
     }
 }

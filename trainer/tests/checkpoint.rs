@@ -7,6 +7,7 @@ use realnvp_bundle::files::write_atomic_with;
 use realnvp_trainer::TrainError;
 use realnvp_trainer::checkpoint::{self, CHECKPOINT_FILE, TrainState};
 use realnvp_trainer::optim::{Adam, AdamConfig};
+use realnvp_trainer::run::FitOptions;
 use realnvp_trainer::train::{self, Silent, trainable};
 
 #[test]
@@ -26,7 +27,10 @@ fn interrupted_write_leaves_the_previous_checkpoint_loadable() -> TestResult {
     // A write that dies half-way: the new file is written in full to the temporary path, then
     // cut in half (as a crash would leave it), then the writer fails before the rename.
     let loaded = realnvp_trainer::run::load_run(dir.path(), &cpu())?;
-    let adam = Adam::new(trainable(&loaded.varmap), AdamConfig::with_lr(1e-3))?;
+    let adam = Adam::new(
+        trainable(&loaded.model, &loaded.varmap),
+        AdamConfig::with_lr(1e-3),
+    )?;
     let tensors = checkpoint::collect_tensors(&loaded.varmap, &adam, None);
     let mut state = TrainState::new(1e-3);
     state.step = 99;
@@ -85,7 +89,10 @@ fn a_checkpoint_with_nan_is_never_written() -> TestResult {
     let path = dir.path().join(CHECKPOINT_FILE);
     let before = std::fs::read(&path)?;
     let loaded = realnvp_trainer::run::load_run(dir.path(), &cpu())?;
-    let adam = Adam::new(trainable(&loaded.varmap), AdamConfig::with_lr(1e-3))?;
+    let adam = Adam::new(
+        trainable(&loaded.model, &loaded.varmap),
+        AdamConfig::with_lr(1e-3),
+    )?;
     {
         let data = loaded.varmap.data().lock().map_err(|e| e.to_string())?;
         let (name, var) = data
@@ -116,5 +123,37 @@ fn a_checkpoint_with_nan_is_never_written() -> TestResult {
         checkpoint::first_non_finite(&[("x".into(), t)])?,
         Some("x".to_string())
     );
+    Ok(())
+}
+
+/// `--time-limit` ends the session after the step that reaches it, with the usual final
+/// checkpoint, and the run resumes from there.
+#[test]
+fn a_time_limit_ends_the_session_with_a_checkpoint_that_resumes() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let options = FitOptions {
+        time_limit_s: Some(0.3),
+        ..moons_options(1_000_000)
+    };
+    let report = train::fit(dir.path(), &small_moons(16)?, &options, &cpu(), &mut Silent)?;
+    let stopped = report.state.step;
+    assert!(stopped > 0 && stopped < 1_000_000, "stopped at {stopped}");
+    let ck = checkpoint::load(&dir.path().join(CHECKPOINT_FILE), &cpu())?;
+    assert_eq!(ck.state.step, stopped);
+    let resumed = train::resume(dir.path(), Some(stopped + 5), &cpu(), &mut Silent)?;
+    assert_eq!(resumed.state.step, stopped + 5);
+    let bad = FitOptions {
+        time_limit_s: Some(-1.0),
+        ..moons_options(10)
+    };
+    let err = train::fit(
+        &dir.path().join("other"),
+        &small_moons(16)?,
+        &bad,
+        &cpu(),
+        &mut Silent,
+    )
+    .expect_err("refused");
+    assert!(err.to_string().contains("--time-limit"), "{err}");
     Ok(())
 }

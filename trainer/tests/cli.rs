@@ -46,9 +46,23 @@ fn fit_resume_eval_sample() -> TestResult {
     ];
     args.extend(common);
     trainer(&args)?;
-    // --resume keeps the run's options; changing one is refused.
+    // --resume keeps the run's options; changing one is refused, naming the old and new value.
     let err = trainer(&["fit", "--out", run_s, "--resume", "--lr", "0.1"]).expect_err("refused");
-    assert!(err.to_string().contains("--lr cannot change"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("--lr 0.1 differs from the run's 0.001"),
+        "{err}"
+    );
+    let err =
+        trainer(&["fit", "--out", run_s, "--resume", "--preset", "tiny"]).expect_err("refused");
+    assert!(err.to_string().contains("--preset"), "{err}");
+    // The same command with --resume, any number of times: the run is complete, nothing changes.
+    let mut again = args.clone();
+    again.push("--resume");
+    for _ in 0..2 {
+        let out = trainer(&again)?;
+        assert!(out.contains("done: 10 steps"), "{out}");
+    }
     let out = trainer(&[
         "fit", "--out", run_s, "--resume", "--steps", "20", "--device", "cpu",
     ])?;

@@ -93,7 +93,7 @@ fn averaged_weights_are_what_the_run_scores_and_loads() -> TestResult {
     let ck = checkpoint::load(&dir.path().join(CHECKPOINT_FILE), &cpu())?;
     let loaded = run::load_run(dir.path(), &cpu())?;
     let mut differ = 0;
-    for (name, var) in train::trainable(&loaded.varmap) {
+    for (name, var) in train::trainable(&loaded.model, &loaded.varmap) {
         let got = var.as_tensor().flatten_all()?.to_vec1::<f32>()?;
         let average = ck.tensors[&format!("{PREFIX}{name}")]
             .flatten_all()?

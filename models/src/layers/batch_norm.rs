@@ -81,6 +81,10 @@ impl Bijection for FlowBatchNorm {
         Ok((y, LogDet::constant(ld * self.spatial as f64)))
     }
 
+    fn buffers(&self) -> Vec<candle_core::Var> {
+        self.stats.buffers()
+    }
+
     fn emit_inverse(&self, g: &mut Graph, y: &Value) -> Result<Value> {
         let (a, c) = self.frozen_affine()?;
         let inv_a = a.recip()?;

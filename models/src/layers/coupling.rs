@@ -111,6 +111,10 @@ impl Bijection for AffineCoupling {
         Ok((y, LogDet::per_example(ld)))
     }
 
+    fn buffers(&self) -> Vec<candle_core::Var> {
+        self.net.buffers()
+    }
+
     fn emit_inverse(&self, g: &mut Graph, y: &Value) -> Result<Value> {
         let rank = self.keep.rank();
         let (s, t) = self.emit_scale_and_shift(g, y, rank)?;

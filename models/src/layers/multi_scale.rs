@@ -89,6 +89,12 @@ impl Bijection for MultiScale {
         Ok((y, ld.plus(g, ld_rest)))
     }
 
+    fn buffers(&self) -> Vec<candle_core::Var> {
+        let mut all = self.layers.buffers();
+        all.extend(self.next.iter().flat_map(|n| n.buffers()));
+        all
+    }
+
     fn emit_inverse(&self, g: &mut Graph, y: &Value) -> Result<Value> {
         let (c, hh, ww) = self.out_dims;
         let h = match &self.next {

@@ -111,7 +111,7 @@ impl Bijection for Scale {
 
 /// `y = (x - mean)/std` per feature, for vectors `[N, D]`. Log-det `-Σ log std`.
 /// `mean` and `std` are stored as `data_mean`/`data_std` (not trained; see
-/// [`crate::is_trainable`]) and fitted on the training set with [`Standardize::fit`].
+/// [`crate::Bijection::buffers`]) and fitted on the training set with [`Standardize::fit`].
 pub struct Standardize {
     mean: candle_core::Var,
     std: candle_core::Var,
@@ -175,6 +175,10 @@ impl Bijection for Standardize {
         )?;
         let y = g.mul(x, &inv_std);
         Ok((g.add(&y, &shift), LogDet::constant(self.log_det()?)))
+    }
+
+    fn buffers(&self) -> Vec<candle_core::Var> {
+        vec![self.mean.clone(), self.std.clone()]
     }
 
     fn emit_inverse(&self, g: &mut Graph, y: &Value) -> Result<Value> {

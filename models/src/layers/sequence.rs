@@ -64,6 +64,10 @@ impl Bijection for Sequence {
         Ok((h, total))
     }
 
+    fn buffers(&self) -> Vec<candle_core::Var> {
+        self.parts.iter().flat_map(|(_, p)| p.buffers()).collect()
+    }
+
     fn emit_inverse(&self, g: &mut Graph, y: &Value) -> Result<Value> {
         let mut h = y.clone();
         for (name, part) in self.parts.iter().rev() {

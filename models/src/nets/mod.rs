@@ -27,6 +27,14 @@ pub enum StNet {
 }
 
 impl StNet {
+    /// The running statistics inside the network.
+    pub fn buffers(&self) -> Vec<candle_core::Var> {
+        match self {
+            StNet::ResNet(n) => n.buffers(),
+            StNet::Mlp(_) => Vec::new(),
+        }
+    }
+
     /// `[N, C, ...] -> [N, 2C, ...]`: `ŝ` is the first half along dimension 1, `t` the second.
     pub fn forward(&self, x: &Tensor, mode: Mode) -> Result<Tensor> {
         match self {

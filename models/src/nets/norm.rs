@@ -34,6 +34,11 @@ impl RunningStats {
         })
     }
 
+    /// The running mean and variance, which the forward pass updates (not trained).
+    pub fn buffers(&self) -> Vec<Var> {
+        vec![self.mean.clone(), self.var.clone()]
+    }
+
     /// The `eps` added to variances.
     pub fn eps(&self) -> f64 {
         self.eps
@@ -186,6 +191,14 @@ pub enum Norm {
 }
 
 impl Norm {
+    /// The running statistics of a batch norm (none for instance norm).
+    pub fn buffers(&self) -> Vec<Var> {
+        match self {
+            Norm::Batch(n) => n.stats.buffers(),
+            Norm::Instance(_) => Vec::new(),
+        }
+    }
+
     /// Builds the configured normalization for `channels` channels.
     pub fn new(kind: NetNorm, channels: usize, vb: VarBuilder) -> Result<Self> {
         Ok(match kind {

@@ -85,6 +85,15 @@ pub struct ResNet {
 }
 
 impl ResNet {
+    /// Every norm's running statistics.
+    pub fn buffers(&self) -> Vec<candle_core::Var> {
+        let blocks = self.blocks.iter().flat_map(|b| [&b.norm1, &b.norm2]);
+        blocks
+            .chain([&self.out_norm])
+            .flat_map(Norm::buffers)
+            .collect()
+    }
+
     /// A ResNet for `channels`-channel inputs of `h×w` pixels, `width` channels inside.
     pub fn new(
         channels: usize,
