@@ -9,11 +9,17 @@ bin=target/release
 export ORT_DYLIB_PATH=${ORT_DYLIB_PATH:-$PWD/.ort/libonnxruntime.so}
 mkdir -p "$out"
 
-echo "== 0/4 the pretrained Fashion-MNIST model in pretrained/fmnist (no training): samples at three temperatures"
+echo "== 0/4 the pretrained Fashion-MNIST model in pretrained/fmnist (no training): samples, interpolations, reconstructions"
 "$bin/runtime" info --model pretrained/fmnist
 for t in 0.5 0.7 1.0; do
   "$bin/runtime" sample --model pretrained/fmnist --n 64 --temperature "$t" --seed 1 --out "$out/pretrained-t$t.png"
 done
+ex=pretrained/examples
+"$bin/runtime" interpolate --model pretrained/fmnist --steps 10 --out "$out/pretrained-interpolation.png" \
+  "$ex/test0000-boot.png" "$ex/test0001-pullover.png" \
+  "$ex/test0002-trouser.png" "$ex/test0004-shirt.png" \
+  "$ex/test0006-coat.png" "$ex/test0003-trouser.png"
+"$bin/runtime" reconstruct --model pretrained/fmnist --out "$out/pretrained-reconstruction.png" "$ex"
 
 echo "== 1/4 trainer fit: preset tiny, embedded Fashion-MNIST slice, $steps steps"
 if [ -f "$out/run/checkpoint.safetensors" ]; then
@@ -23,8 +29,9 @@ else
     --eval-every 100 --sample-every 100 --eval-examples 500 --seed 1
 fi
 
-echo "== 2/4 trainer export -> $out/model"
+echo "== 2/4 trainer export -> $out/model, and runtime check (decode fresh samples, re-score them)"
 "$bin/trainer" export --run "$out/run" --out "$out/model"
+"$bin/runtime" check --model "$out/model" --n 64 --temperature 1.0
 
 echo "== 3/4 runtime sample (ONNX Runtime)"
 "$bin/runtime" info --model "$out/model"
@@ -40,6 +47,8 @@ cat <<MSG
 
 Done. Files:
   $out/pretrained-t{0.5,0.7,1.0}.png  64 samples each from the pretrained model (temperatures 0.5, 0.7, 1.0)
+  $out/pretrained-interpolation.png  latent paths between pairs of test images (pretrained/examples)
+  $out/pretrained-reconstruction.png test images (top) and their reconstructions through the flow
   $out/run/curve.png            training curve (bits/dim)
   $out/run/samples/             sample grids written during training (candle)
   $out/model/                   the bundle: forward.onnx, inverse.onnx, model.json

@@ -6,7 +6,7 @@ use std::path::Path;
 use serde_json::Value;
 
 use crate::error::{BundleError, Result};
-use crate::names::{CARD_FILES_FIELD, Direction, FORMAT_VERSION, Key, OPSET};
+use crate::names::{CARD_FILE, CARD_FILES_FIELD, Direction, FORMAT_VERSION, Key, OPSET};
 use crate::shape::{DataKind, DataShape};
 
 /// The metadata of one export, identical in both graphs (but for the direction) and in `model.json`.
@@ -156,7 +156,7 @@ impl BundleMetadata {
     /// Reads and validates `model.json` (its text is `text`, read from `file`).
     pub fn from_card(file: &Path, text: &str) -> Result<Self> {
         let card: Value = serde_json::from_str(text).map_err(|e| BundleError::InvalidKey {
-            key: "model.json".into(),
+            key: CARD_FILE.into(),
             file: file.into(),
             reason: format!("not valid JSON: {e}"),
         })?;

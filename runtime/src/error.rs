@@ -68,6 +68,10 @@ pub enum RuntimeError {
     #[error(transparent)]
     Bundle(#[from] realnvp_bundle::BundleError),
 
+    /// Drawing or writing a picture failed.
+    #[error(transparent)]
+    Plot(#[from] realnvp_plot::PlotError),
+
     /// A [`crate::LoadOptions`] field has an unusable value.
     #[error("invalid option `{name}`: {reason}")]
     InvalidOption {

@@ -3,16 +3,11 @@
 use std::io::Cursor;
 use std::path::Path;
 
-use image::imageops::FilterType;
-use image::{ColorType, DynamicImage, GrayImage, ImageFormat, ImageReader, RgbImage};
+use image::{ColorType, DynamicImage, ImageReader};
 
-use realnvp_bundle::files::write_atomic;
 use realnvp_bundle::{DataShape, pixels};
 
 use crate::error::{Result, RuntimeError};
-
-/// Grey level of the border lines in [`grid_image`].
-const BORDER: u8 = 128;
 
 fn split_shape(shape: DataShape, path: &Path) -> Result<(usize, u32, u32)> {
     match shape {
@@ -134,32 +129,14 @@ fn check_items(x: &[f32], n: usize, shape: DataShape) -> Result<()> {
 
 /// Turns `n` items of pixel-unit data (`[C, H, W]`, C = 1 or 3) into 8-bit images.
 pub fn to_images(x: &[f32], n: usize, shape: DataShape) -> Result<Vec<DynamicImage>> {
-    let (channels, width, height) = split_shape(shape, Path::new("<output>"))?;
+    split_shape(shape, Path::new("<output>"))?;
     check_items(x, n, shape)?;
-    let hw = (width * height) as usize;
-    let bytes = to_u8(x);
-    Ok(bytes
-        .chunks(channels * hw)
-        .map(|item| {
-            let interleaved: Vec<u8> = (0..hw)
-                .flat_map(|p| (0..channels).map(move |c| item[c * hw + p]))
-                .collect();
-            if channels == 1 {
-                DynamicImage::ImageLuma8(
-                    GrayImage::from_raw(width, height, interleaved).unwrap_or_default(),
-                )
-            } else {
-                DynamicImage::ImageRgb8(
-                    RgbImage::from_raw(width, height, interleaved).unwrap_or_default(),
-                )
-            }
-        })
-        .collect())
+    Ok(realnvp_plot::to_images(x, n, shape)?)
 }
 
 /// Tiles `n` items into one image, `cols` per row (default: a near-square grid), with 1-pixel grey
 /// borders, then enlarges it `scale` times (each pixel becomes a `scale × scale` block), so that a
-/// 28×28 tile is readable on a screen at `scale` 3 (84 pixels).
+/// 28×28 tile is readable on a screen at `scale` 3 (84 pixels) ([`realnvp_plot::image_grid`]).
 pub fn grid_image(
     x: &[f32],
     n: usize,
@@ -175,47 +152,17 @@ pub fn grid_image(
             ),
         });
     }
-    let images = to_images(x, n, shape)?;
-    let (channels, width, height) = split_shape(shape, Path::new("<output>"))?;
-    let cols = cols
-        .unwrap_or_else(|| (n as f64).sqrt().ceil() as usize)
-        .clamp(1, n) as u32;
-    let rows = (n as u32).div_ceil(cols);
-    let (gw, gh) = (cols * (width + 1) + 1, rows * (height + 1) + 1);
-    let mut grid = RgbImage::from_pixel(gw, gh, image::Rgb([BORDER; 3]));
-    for (k, item) in images.iter().enumerate() {
-        let (gx, gy) = (
-            (k as u32 % cols) * (width + 1) + 1,
-            (k as u32 / cols) * (height + 1) + 1,
-        );
-        let rgb = item.to_rgb8();
-        for (px, py, p) in rgb.enumerate_pixels() {
-            grid.put_pixel(gx + px, gy + py, *p);
-        }
-    }
-    let grid = image::imageops::resize(&grid, gw * scale, gh * scale, FilterType::Nearest);
-    Ok(if channels == 1 {
-        DynamicImage::ImageLuma8(DynamicImage::ImageRgb8(grid).to_luma8())
-    } else {
-        DynamicImage::ImageRgb8(grid)
-    })
+    split_shape(shape, Path::new("<output>"))?;
+    check_items(x, n, shape)?;
+    Ok(realnvp_plot::image_grid(x, n, shape, cols, scale)?)
 }
 
 /// Encodes `image` as PNG and writes it atomically (temporary file in the same directory, then rename).
 pub fn write_png(path: impl AsRef<Path>, image: &DynamicImage) -> Result<()> {
-    let path = path.as_ref();
-    let mut bytes = Vec::new();
-    image
-        .write_to(&mut Cursor::new(&mut bytes), ImageFormat::Png)
-        .map_err(|e| RuntimeError::io(path, std::io::Error::other(e)))?;
-    Ok(write_atomic(path, &bytes)?)
+    Ok(realnvp_plot::write_png(path, image)?)
 }
 
-/// The largest enlargement [`grid_image`] accepts.
-pub const MAX_GRID_SCALE: u32 = 16;
-
-/// The enlargement `runtime sample` uses unless told otherwise: 28×28 tiles at 84 pixels.
-pub const DEFAULT_GRID_SCALE: u32 = 3;
+pub use realnvp_plot::{DEFAULT_GRID_SCALE, MAX_GRID_SCALE};
 
 /// Writes `n` items as a PNG grid (see [`grid_image`]).
 ///

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use realnvp_bundle::Tensor;
 use realnvp_runtime::{DataKind, Device, Flow, LoadOptions, image_io, vector_io};
 
 #[derive(Parser)]
@@ -45,8 +46,49 @@ enum Command {
     Score(ScoreArgs),
     /// Print the bundle's metadata, shapes, execution provider and export errors.
     Info(InfoArgs),
-    /// Round-trip fresh samples z → x → z and x → z → x; fails when an error exceeds the tolerance.
+    /// Round trips on fresh samples (x → z → x) and their latents (z → x → z); fails above the tolerance.
     Check(CheckArgs),
+    /// Encode images and decode them again: a PNG grid with the originals in the first row and their
+    /// reconstructions below; prints the largest pixel difference.
+    Reconstruct(ReconstructArgs),
+    /// Walk the latent space between pairs of images: a PNG with one row per pair, from the first
+    /// image of the pair (left) to the second (right).
+    Interpolate(InterpolateArgs),
+}
+
+#[derive(Args)]
+struct ReconstructArgs {
+    /// Bundle directory (an image model).
+    #[arg(long)]
+    model: PathBuf,
+    /// Image files or directories of images (PNG/JPEG).
+    #[arg(required = true)]
+    paths: Vec<PathBuf>,
+    /// Output PNG.
+    #[arg(long)]
+    out: PathBuf,
+    /// Enlarge the grid this many times (1 to 16).
+    #[arg(long, default_value_t = image_io::DEFAULT_GRID_SCALE)]
+    scale: u32,
+}
+
+#[derive(Args)]
+struct InterpolateArgs {
+    /// Bundle directory (an image model).
+    #[arg(long)]
+    model: PathBuf,
+    /// Pairs of image files: A B [C D ...]; each pair becomes one row, A → B.
+    #[arg(required = true, num_args = 2..)]
+    images: Vec<PathBuf>,
+    /// Points per row, both ends included.
+    #[arg(long, default_value_t = 8)]
+    steps: usize,
+    /// Output PNG.
+    #[arg(long)]
+    out: PathBuf,
+    /// Enlarge the grid this many times (1 to 16).
+    #[arg(long, default_value_t = image_io::DEFAULT_GRID_SCALE)]
+    scale: u32,
 }
 
 #[derive(Args)]
@@ -152,6 +194,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Score(a) => &a.model,
         Command::Info(a) => &a.model,
         Command::Check(a) => &a.model,
+        Command::Reconstruct(a) => &a.model,
+        Command::Interpolate(a) => &a.model,
     };
     let flow = Flow::load(model, &options)
         .with_context(|| format!("loading bundle {}", model.display()))?;
@@ -160,7 +204,73 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Score(a) => score(&flow, a),
         Command::Info(_) => info(&flow),
         Command::Check(a) => check(&flow, a),
+        Command::Reconstruct(a) => reconstruct(&flow, a),
+        Command::Interpolate(a) => interpolate(&flow, a),
     }
+}
+
+/// Every image in `paths` (directories expanded), as one batch; any unreadable file is an error.
+fn load_images(flow: &Flow, paths: &[PathBuf]) -> Result<(Vec<f32>, usize)> {
+    flow.require_kind(DataKind::Image, "reading images")?;
+    let mut failures = Vec::new();
+    let files = expand(paths, &mut failures);
+    if let Some(first) = failures.first() {
+        bail!("{first}");
+    }
+    let mut x = Vec::new();
+    for file in &files {
+        x.extend(flow.load_image(file)?);
+    }
+    Ok((x, files.len()))
+}
+
+fn reconstruct(flow: &Flow, a: ReconstructArgs) -> Result<ExitCode> {
+    let (x, n) = load_images(flow, &a.paths)?;
+    let back = flow.decode(&flow.encode(&x, n)?.z, n)?;
+    let err = x
+        .iter()
+        .zip(&back)
+        .map(|(p, q)| (p - q).abs())
+        .fold(0f32, f32::max);
+    let both = [x, back].concat();
+    image_io::write_grid_png(&a.out, &both, 2 * n, flow.data_shape(), Some(n), a.scale)?;
+    println!(
+        "reconstructed {n} images: largest difference {err:.3e} pixel units; wrote {}",
+        a.out.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn interpolate(flow: &Flow, a: InterpolateArgs) -> Result<ExitCode> {
+    if !a.images.len().is_multiple_of(2) {
+        bail!(
+            "give pairs of images (A B [C D ...]); got {} files",
+            a.images.len()
+        );
+    }
+    let (x, n) = load_images(flow, &a.images)?;
+    let per_item = flow.latent_dim();
+    let mut rows = Vec::with_capacity(n / 2 * a.steps * per_item);
+    for pair in x.chunks(2 * per_item) {
+        let (from, to) = pair.split_at(per_item);
+        rows.extend(flow.interpolate(from, to, a.steps)?);
+    }
+    let items = n / 2 * a.steps;
+    image_io::write_grid_png(
+        &a.out,
+        &rows,
+        items,
+        flow.data_shape(),
+        Some(a.steps),
+        a.scale,
+    )?;
+    println!(
+        "wrote {} interpolation row(s) of {} to {}",
+        n / 2,
+        a.steps,
+        a.out.display()
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 fn extension(path: &Path) -> String {
@@ -302,7 +412,12 @@ fn score(flow: &Flow, a: ScoreArgs) -> Result<ExitCode> {
     let mut stdout = std::io::stdout().lock();
     match a.format {
         Format::Csv => {
-            writeln!(stdout, "path,log_prob,bits_per_dim")?;
+            writeln!(
+                stdout,
+                "path,{},{}",
+                Tensor::LogProb.name(),
+                Tensor::BitsPerDim.name()
+            )?;
             for r in &rows {
                 writeln!(
                     stdout,
@@ -316,7 +431,13 @@ fn score(flow: &Flow, a: ScoreArgs) -> Result<ExitCode> {
         Format::Json => {
             let items: Vec<serde_json::Value> = rows
                 .iter()
-                .map(|r| serde_json::json!({"path": r.name, "log_prob": json_f32(r.log_prob), "bits_per_dim": json_f32(r.bits_per_dim)}))
+                .map(|r| {
+                    serde_json::json!({
+                        "path": r.name,
+                        (Tensor::LogProb.name()): json_f32(r.log_prob),
+                        (Tensor::BitsPerDim.name()): json_f32(r.bits_per_dim),
+                    })
+                })
                 .collect();
             writeln!(stdout, "{}", serde_json::to_string_pretty(&items)?)?;
         }

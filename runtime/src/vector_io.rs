@@ -1,10 +1,7 @@
 //! Vector data in and out: CSV files and a scatter PNG for 2-D models.
 
 use std::fmt::Write as _;
-use std::io::Cursor;
 use std::path::Path;
-
-use image::{ImageFormat, Rgb, RgbImage};
 
 use crate::error::{Result, RuntimeError};
 use realnvp_bundle::files::write_atomic;
@@ -80,10 +77,10 @@ pub fn write_csv(path: impl AsRef<Path>, x: &[f32], dim: usize) -> Result<()> {
     Ok(write_atomic(path, csv_string(x, dim).as_bytes())?)
 }
 
-/// Draws the first two coordinates of each row of `dim` values as dots on a white `size × size` PNG, framed to
-/// the data's range plus a 5% margin, with the axes through 0 in grey when they are in view.
+/// Draws the first two coordinates of each row of `dim` values as dots on a white `size × size` PNG
+/// ([`realnvp_plot::scatter_panels`]: framed to the data's 0.5–99.5 % range plus a margin, the axes through 0
+/// in grey when they are in view).
 pub fn write_scatter_png(path: impl AsRef<Path>, x: &[f32], dim: usize, size: u32) -> Result<()> {
-    let path = path.as_ref();
     if dim < 2 {
         return Err(RuntimeError::WrongDataKind {
             operation: "a scatter plot",
@@ -94,61 +91,12 @@ pub fn write_scatter_png(path: impl AsRef<Path>, x: &[f32], dim: usize, size: u3
     if x.is_empty() {
         return Err(RuntimeError::EmptyBatch);
     }
-    let size = size.max(16);
-    let points: Vec<(f32, f32)> = x
+    let points: Vec<[f32; 2]> = x
         .chunks(dim)
         .filter(|r| r.len() == dim)
-        .map(|r| (r[0], r[1]))
+        .map(|r| [r[0], r[1]])
         .collect();
-    let finite = points
-        .iter()
-        .filter(|(a, b)| a.is_finite() && b.is_finite());
-    let (mut lo_x, mut hi_x, mut lo_y, mut hi_y) = (f32::MAX, f32::MIN, f32::MAX, f32::MIN);
-    for &(a, b) in finite {
-        lo_x = lo_x.min(a);
-        hi_x = hi_x.max(a);
-        lo_y = lo_y.min(b);
-        hi_y = hi_y.max(b);
-    }
-    if lo_x > hi_x {
-        return Err(RuntimeError::NonFiniteOutput {
-            graph: "inverse",
-            output: "x",
-            item: 0,
-        });
-    }
-    let pad = |lo: f32, hi: f32| {
-        let m = ((hi - lo) * 0.05).max(1e-3);
-        (lo - m, hi + m)
-    };
-    let ((lo_x, hi_x), (lo_y, hi_y)) = (pad(lo_x, hi_x), pad(lo_y, hi_y));
-    let last = (size - 1) as f32;
-    let to_px = |a: f32, b: f32| {
-        let px = ((a - lo_x) / (hi_x - lo_x) * last).round();
-        let py = (last - (b - lo_y) / (hi_y - lo_y) * last).round();
-        (px as i64, py as i64)
-    };
-    let mut img = RgbImage::from_pixel(size, size, Rgb([255, 255, 255]));
-    let (ox, oy) = to_px(0.0, 0.0);
-    for i in 0..size {
-        if (0..size as i64).contains(&ox) {
-            img.put_pixel(ox as u32, i, Rgb([200, 200, 200]));
-        }
-        if (0..size as i64).contains(&oy) {
-            img.put_pixel(i, oy as u32, Rgb([200, 200, 200]));
-        }
-    }
-    for &(a, b) in &points {
-        let (px, py) = to_px(a, b);
-        for (dx, dy) in [(0, 0), (1, 0), (-1, 0), (0, 1), (0, -1)] {
-            let (qx, qy) = (px + dx, py + dy);
-            if (0..size as i64).contains(&qx) && (0..size as i64).contains(&qy) {
-                img.put_pixel(qx as u32, qy as u32, Rgb([20, 60, 160]));
-            }
-        }
-    }
-    let mut bytes = Vec::new();
-    img.write_to(&mut Cursor::new(&mut bytes), ImageFormat::Png)
-        .map_err(|e| RuntimeError::io(path, std::io::Error::other(e)))?;
-    Ok(write_atomic(path, &bytes)?)
+    let picture = realnvp_plot::scatter_panels(&[&points], size.max(16));
+    realnvp_plot::write_png(path, &image::DynamicImage::ImageRgb8(picture))?;
+    Ok(())
 }

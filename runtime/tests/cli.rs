@@ -229,3 +229,123 @@ fn without_ort_dylib_path_the_library_is_found_on_the_loader_path() {
         );
     }
 }
+
+/// Writes `n` distinct 4×4 grey PNGs (the fixture's image shape) and returns their paths.
+fn tiny_pngs(dir: &std::path::Path, n: usize) -> Vec<String> {
+    (0..n)
+        .map(|k| {
+            let path = dir.join(format!("img{k}.png"));
+            let bytes: Vec<u8> = (0..16).map(|i| (i * 13 + k * 60) as u8).collect();
+            image::GrayImage::from_raw(4, 4, bytes)
+                .unwrap()
+                .save(&path)
+                .unwrap();
+            path.to_str().unwrap().to_string()
+        })
+        .collect()
+}
+
+#[test]
+fn reconstruct_shows_originals_above_their_reconstructions() {
+    let model = common::bundle(&[]);
+    let tmp = tempfile::tempdir().unwrap();
+    let files = tiny_pngs(tmp.path(), 3);
+    let out = tmp.path().join("recon.png");
+    let mut args = vec![
+        "reconstruct",
+        "--model",
+        model.to_str().unwrap(),
+        "--scale",
+        "1",
+    ];
+    args.extend(files.iter().map(String::as_str));
+    args.extend(["--out", out.to_str().unwrap()]);
+    let o = runtime(&args);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let grid = image::open(&out).unwrap().to_luma8();
+    // 3 columns × 2 rows of 4×4 tiles with 1-pixel borders.
+    assert_eq!(grid.dimensions(), (3 * 5 + 1, 2 * 5 + 1));
+    for col in 0..3u32 {
+        for (dx, dy) in [(0, 0), (1, 2), (3, 3)] {
+            let (x, y) = (1 + col * 5 + dx, 1 + dy);
+            assert_eq!(
+                grid.get_pixel(x, y),
+                grid.get_pixel(x, y + 5),
+                "column {col}: the fixture flow reconstructs exactly"
+            );
+        }
+    }
+}
+
+#[test]
+fn interpolate_rows_run_from_the_first_image_to_the_second() {
+    let model = common::bundle(&[]);
+    let tmp = tempfile::tempdir().unwrap();
+    let files = tiny_pngs(tmp.path(), 2);
+    let out = tmp.path().join("strip.png");
+    let model = model.to_str().unwrap();
+    let o = runtime(&[
+        "interpolate",
+        "--model",
+        model,
+        &files[0],
+        &files[1],
+        "--steps",
+        "5",
+        "--scale",
+        "1",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let strip = image::open(&out).unwrap().to_luma8();
+    assert_eq!(strip.dimensions(), (5 * 5 + 1, 5 + 1));
+    let (a, b) = (
+        image::open(&files[0]).unwrap().to_luma8(),
+        image::open(&files[1]).unwrap().to_luma8(),
+    );
+    for (x, y, p) in a.enumerate_pixels() {
+        assert_eq!(
+            strip.get_pixel(1 + x, 1 + y),
+            p,
+            "left end is the first image"
+        );
+        assert_eq!(
+            strip.get_pixel(1 + 4 * 5 + x, 1 + y),
+            b.get_pixel(x, y),
+            "right end is the second image"
+        );
+    }
+    // An odd number of images, or fewer than 2 steps, is refused with a message.
+    let o = runtime(&[
+        "interpolate",
+        "--model",
+        model,
+        &files[0],
+        &files[1],
+        &files[0],
+        "--out",
+        "/tmp/x.png",
+    ]);
+    assert!(
+        !o.status.success() && text(&o.stderr).contains("pairs"),
+        "{}",
+        text(&o.stderr)
+    );
+    let o = runtime(&[
+        "interpolate",
+        "--model",
+        model,
+        &files[0],
+        &files[1],
+        "--steps",
+        "1",
+        "--out",
+        "/tmp/x.png",
+    ]);
+    assert!(
+        !o.status.success() && text(&o.stderr).contains("at least 2"),
+        "{}",
+        text(&o.stderr)
+    );
+}

@@ -136,7 +136,10 @@ fn scatter_png_draws_points() {
     vector_io::write_scatter_png(&path, &[0.0, 0.0, 1.0, 1.0, -1.0, 0.5], 2, 64).unwrap();
     let img = image::open(&path).unwrap().to_rgb8();
     assert_eq!(img.dimensions(), (64, 64));
-    let blue = img.pixels().filter(|p| p.0 == [20, 60, 160]).count();
+    let blue = img
+        .pixels()
+        .filter(|p| p.0 == realnvp_plot::PALETTE[0])
+        .count();
     assert!(blue >= 3 * 4, "three dots drawn, found {blue} dot pixels");
 }
 

@@ -46,14 +46,9 @@ pub enum TrainError {
     /// An atomic file write failed (the earlier file, if any, is intact).
     #[error(transparent)]
     Write(#[from] realnvp_bundle::BundleError),
-    /// Writing a PNG failed.
-    #[error("{path}: cannot write image: {source}")]
-    Image {
-        /// The image file.
-        path: PathBuf,
-        /// The encoder's error.
-        source: image::ImageError,
-    },
+    /// Drawing or writing a picture failed.
+    #[error(transparent)]
+    Plot(#[from] realnvp_plot::PlotError),
 }
 
 impl TrainError {

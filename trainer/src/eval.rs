@@ -3,7 +3,7 @@
 use candle_core::{DType, Device, Tensor};
 use realnvp_models::{Mode, RealNvp};
 
-use crate::data::{DataKind, Dataset, EvalNoise, Split};
+use crate::data::{DataShape, Dataset, EvalNoise, Split};
 use crate::{Result, TrainError};
 
 /// A mean negative log-likelihood over a split.
@@ -82,7 +82,7 @@ pub fn score(
         device,
     )?;
     let nll: Vec<f64> = lp.iter().map(|v| -v).collect();
-    Ok(Score::from_nll(&nll, data.kind.dim()))
+    Ok(Score::from_nll(&nll, data.kind.numel()))
 }
 
 /// The K-sample importance-weighted estimate and its single-sample counterpart.
@@ -120,7 +120,7 @@ pub fn importance_weighted(
     limit: Option<usize>,
     device: &Device,
 ) -> Result<IwScore> {
-    if !matches!(data.kind, DataKind::Image { .. }) {
+    if !matches!(data.kind, DataShape::Image { .. }) {
         return Err(TrainError::Invalid(
             "importance-weighted scoring averages over dequantization noise, which only image data has"
                 .into(),
@@ -143,7 +143,7 @@ pub fn importance_weighted(
         iw.push(-log_mean_exp(&per));
         single.push(-per.iter().sum::<f64>() / k as f64);
     }
-    let dims = data.kind.dim();
+    let dims = data.kind.numel();
     Ok(IwScore {
         k,
         iw: Score::from_nll(&iw, dims),

@@ -8,7 +8,7 @@
 //! - [`optim`]: Adam with saveable state, gradient clipping, the learning-rate schedule;
 //! - [`ema`]: the moving average of the weights used for evaluation and export;
 //! - [`eval`]: test NLL with `u = 0.5` and the K-sample importance-weighted bound;
-//! - [`sample`], [`plot`]: seeded sampling and the PNG pictures;
+//! - [`sample`]: seeded sampling (the pictures are drawn by `realnvp-plot`);
 //! - [`device`]: `--device auto|cpu|cuda[:N]`; [`init`]: seeded weight initialisation.
 
 #![warn(missing_docs)]
@@ -23,7 +23,6 @@ pub mod export;
 pub mod init;
 pub mod metrics;
 pub mod optim;
-pub mod plot;
 pub mod run;
 pub mod sample;
 pub mod train;

@@ -8,14 +8,14 @@ use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use realnvp_models::{FlowConfig, PRESETS};
 use realnvp_trainer::checkpoint::CHECKPOINT_FILE;
-use realnvp_trainer::data::{DataKind, EvalNoise, Split};
+use realnvp_trainer::data::{DataShape, EvalNoise, Split};
 use realnvp_trainer::device::DeviceRequest;
 use realnvp_trainer::eval::{self, Score};
 use realnvp_trainer::export::{ExportStage, Tolerances, TrainingSummary, export_bundle};
 use realnvp_trainer::optim::LrDecay;
 use realnvp_trainer::run::{self, FitOptions};
 use realnvp_trainer::train::{self, Observer, StepReport};
-use realnvp_trainer::{device, metrics, plot, sample};
+use realnvp_trainer::{device, metrics, sample};
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::fmt::MakeWriter;
 
@@ -75,9 +75,9 @@ struct FitArgs {
     /// Data source (`trainer fit --data help` lists the forms). Default: embedded.
     #[arg(long)]
     data: Option<String>,
-    /// Run directory.
+    /// Run directory (required, except with `--data help`).
     #[arg(long)]
-    out: PathBuf,
+    out: Option<PathBuf>,
     /// Total training steps (batches) [default: 1000].
     #[arg(long, conflicts_with = "epochs")]
     steps: Option<u64>,
@@ -392,6 +392,11 @@ fn fit(a: FitArgs, bar: ProgressBar) -> Result<()> {
         println!("{}", realnvp_trainer::data::ACCEPTED_FORMS);
         return Ok(());
     }
+    let Some(out) = a.out.clone() else {
+        bail!(
+            "--out RUN_DIR is required: the run directory to write (or to continue with --resume)"
+        );
+    };
     let device = device::open(a.device)?;
     bar.set_style(
         ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {pos}/{len} {msg} ETA {eta}")?
@@ -402,21 +407,18 @@ fn fit(a: FitArgs, bar: ProgressBar) -> Result<()> {
         started: std::time::Instant::now(),
         start_step: 0,
     };
-    let resuming = a.resume && a.out.join(CHECKPOINT_FILE).exists();
+    let resuming = a.resume && out.join(CHECKPOINT_FILE).exists();
     let report = if resuming {
-        let run_file = a.out.join(run::RUN_FILE);
+        let run_file = out.join(run::RUN_FILE);
         let mut options: FitOptions = run::read_json(&run_file)?;
-        let config = FlowConfig::from_file(&a.out.join(run::CONFIG_FILE))?;
-        refuse_changes(&a, &options, &config)?;
+        let config = FlowConfig::from_file(&out.join(run::CONFIG_FILE))?;
+        refuse_changes(&a, &out, &options, &config)?;
         apply_schedule(&a, &mut options, &config)?;
         run::write_json(&run_file, &options)?;
-        train::resume_with(&a.out, &options, &device, &mut progress)?
+        train::resume_with(&out, &options, &device, &mut progress)?
     } else {
         if a.resume {
-            tracing::info!(
-                "{} holds no checkpoint: starting a new run",
-                a.out.display()
-            );
+            tracing::info!("{} holds no checkpoint: starting a new run", out.display());
         }
         let (config, preset) = match (&a.preset, &a.config) {
             (Some(p), _) => (FlowConfig::preset(p)?, Some(p.clone())),
@@ -447,7 +449,7 @@ fn fit(a: FitArgs, bar: ProgressBar) -> Result<()> {
                 until: options.steps,
             };
         }
-        train::fit(&a.out, &config, &options, &device, &mut progress)?
+        train::fit(&out, &config, &options, &device, &mut progress)?
     };
     bar.finish_and_clear();
     let s = report.state;
@@ -461,13 +463,13 @@ fn fit(a: FitArgs, bar: ProgressBar) -> Result<()> {
         report.final_test.nll_nats,
         report.final_test.examples
     );
-    println!("run directory: {}", a.out.display());
+    println!("run directory: {}", out.display());
     Ok(())
 }
 
 /// On `--resume`, the options that define the run may be repeated (the same command continues the
 /// run) but not changed: the first flag whose value differs from the run's is refused, naming both.
-fn refuse_changes(a: &FitArgs, run: &FitOptions, config: &FlowConfig) -> Result<()> {
+fn refuse_changes(a: &FitArgs, out: &Path, run: &FitOptions, config: &FlowConfig) -> Result<()> {
     fn differs<T: PartialEq + std::fmt::Debug>(
         name: &str,
         given: Option<T>,
@@ -513,7 +515,7 @@ fn refuse_changes(a: &FitArgs, run: &FitOptions, config: &FlowConfig) -> Result<
         Some(what) => bail!(
             "--resume continues a run with its own options, and {what} (saved in {}); drop the flag \
              or start a new run in another --out",
-            a.out.join(run::RUN_FILE).display()
+            out.join(run::RUN_FILE).display()
         ),
         None => Ok(()),
     }
@@ -559,7 +561,7 @@ fn eval_cmd(a: EvalArgs) -> Result<()> {
     let loaded = run::load_run(&a.run, &device)?;
     let spec = a.data.clone().unwrap_or(loaded.options.data.clone());
     let data = run::load_data(&spec, loaded.model.config(), loaded.options.seed)?;
-    let image = matches!(data.kind, DataKind::Image { .. });
+    let image = matches!(data.kind, DataShape::Image { .. });
     let n = a.limit.map_or(data.len_test(), |l| l.min(data.len_test()));
     println!(
         "run {} (step {}), test split of {}: {n} examples",
@@ -627,13 +629,16 @@ fn sample_cmd(a: SampleArgs) -> Result<()> {
     let ext = a.out.extension().and_then(|e| e.to_str()).unwrap_or("");
     match (x.rank(), ext) {
         (4, "png") => {
-            let cols = (a.n as f64).sqrt().ceil() as usize;
-            plot::save_png(&plot::image_grid(&x, cols, a.scale)?, &a.out)?;
+            let v = x.flatten_all()?.to_vec1::<f32>()?;
+            let shape = loaded.model.config().data;
+            let grid = realnvp_plot::image_grid(&v, a.n, shape, None, a.scale)?;
+            realnvp_plot::write_png(&a.out, &grid)?;
         }
         (2, "png") => {
             let v = x.narrow(1, 0, 2.min(x.dim(1)?))?.to_vec2::<f32>()?;
             let pts: Vec<[f32; 2]> = v.iter().map(|r| [r[0], r[1]]).collect();
-            plot::save_png(&plot::scatter_panels(&[&pts], 500), &a.out)?;
+            let picture = realnvp_plot::scatter_panels(&[&pts], 500);
+            realnvp_plot::write_png(&a.out, &image::DynamicImage::ImageRgb8(picture))?;
         }
         (2, "csv") => write_csv(&a.out, &x.to_vec2::<f32>()?)?,
         _ => bail!(

@@ -209,25 +209,19 @@ pub fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
 /// size), and checks it fits the model. `seed` draws toy data.
 pub fn load_data(spec: &str, config: &FlowConfig, seed: u64) -> Result<Dataset> {
     let spec: DataSpec = spec.parse()?;
-    let (shape, want) = match config.data {
+    let want = config.data;
+    let shape = match want {
         DataShape::Image {
             channels,
             height,
             width,
-        } => (
-            Some((channels, height, width)),
-            data::DataKind::Image {
-                c: channels,
-                h: height,
-                w: width,
-            },
-        ),
-        DataShape::Vector { dim } => (None, data::DataKind::Vector { d: dim }),
+        } => Some((channels, height, width)),
+        DataShape::Vector { .. } => None,
     };
     let data = data::load(&spec, shape, seed)?;
     if data.kind != want {
         return Err(TrainError::Invalid(format!(
-            "data {} is {:?} but the model expects {:?}; pick a matching --preset/--config",
+            "data {} is {} but the model expects {}; pick a matching --preset/--config",
             data.name, data.kind, want
         )));
     }

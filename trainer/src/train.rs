@@ -14,9 +14,10 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use candle_core::{Device, Tensor, TensorId, Var};
+use candle_core::{DType, Device, Tensor, TensorId, Var};
 use candle_nn::VarMap;
-use realnvp_models::{FlowConfig, RealNvp};
+use image::DynamicImage;
+use realnvp_models::{FlowConfig, Mode, RealNvp};
 
 use crate::checkpoint::{self, CHECKPOINT_FILE, TrainState};
 use crate::data::{Batcher, Dataset, Split};
@@ -25,7 +26,7 @@ use crate::eval::{self, Score};
 use crate::metrics::{self, Row};
 use crate::optim::{self, Adam, AdamConfig};
 use crate::run::{self, CONFIG_FILE, CURVE_FILE, FitOptions, METRICS_FILE, MODEL_DIR, RUN_FILE};
-use crate::{Result, TrainError, plot, sample};
+use crate::{Result, TrainError, sample};
 
 /// What one training step did, for progress displays.
 #[derive(Debug, Clone, Copy)]
@@ -89,19 +90,28 @@ pub fn fit(
             "already holds a run (checkpoint.safetensors); pass --resume to continue it or choose another --out",
         ));
     }
-    std::fs::create_dir_all(dir).map_err(|e| TrainError::io(dir, e))?;
+    // Everything that can fail on bad input happens before the run directory exists, so a refused
+    // run leaves nothing behind.
     let data = run::load_data(&options.data, config, options.seed)?;
     let (model, varmap) = crate::init::seeded_init(config, options.seed, device)?;
     // Vector models standardize with statistics of the training split, fitted once here and
     // saved with the weights.
     model.fit_preprocessing(&eval::split_tensor(&data, Split::Train, device)?)?;
-    run::write_json(&dir.join(CONFIG_FILE), config)?;
-    run::write_json(&dir.join(RUN_FILE), options)?;
-    metrics::rewrite(&dir.join(METRICS_FILE), &[])?;
     let adam = Adam::new(trainable(&model, &varmap), AdamConfig::with_lr(options.lr))?;
     let mut t = Trainer::new(dir, model, varmap, adam, &data, options, device)?;
     t.state = TrainState::new(options.lr);
-    t.checkpoint()?;
+    let created = !dir.exists();
+    let start = (|| {
+        std::fs::create_dir_all(dir).map_err(|e| TrainError::io(dir, e))?;
+        run::write_json(&dir.join(CONFIG_FILE), config)?;
+        run::write_json(&dir.join(RUN_FILE), options)?;
+        metrics::rewrite(&dir.join(METRICS_FILE), &[])?;
+        t.checkpoint()
+    })();
+    if start.is_err() && created {
+        let _ = std::fs::remove_dir_all(dir);
+    }
+    start?;
     tracing::info!(
         "new run in {}: {} on {} ({} train / {} test), {} steps of {}",
         dir.display(),
@@ -476,32 +486,36 @@ impl<'a> Trainer<'a> {
             3 => ("train (random u)", format!("test (u = 0.5, {n} images)")),
             _ => ("train", format!("test ({n} examples)")),
         };
-        let img = plot::line_plot(
+        let img = realnvp_plot::line_plot(
             &[
-                plot::Series {
+                realnvp_plot::Series {
                     points: &train,
-                    colour: plot::PALETTE[0],
+                    colour: realnvp_plot::PALETTE[0],
                     label: train_label,
                 },
-                plot::Series {
+                realnvp_plot::Series {
                     points: &test,
-                    colour: plot::PALETTE[1],
+                    colour: realnvp_plot::PALETTE[1],
                     label: &test_label,
                 },
             ],
-            plot::Axes {
+            realnvp_plot::Axes {
                 x: "step",
                 y: "bits/dim",
             },
             720,
             440,
         );
-        plot::save_png(&img, &self.dir.join(CURVE_FILE))
+        let path = self.dir.join(CURVE_FILE);
+        Ok(realnvp_plot::write_png(
+            &path,
+            &DynamicImage::ImageRgb8(img),
+        )?)
     }
 
     /// Images: 36 samples at T = 0.7 (left) and T = 1.0 (right), the same latents every time
     /// so the pictures show the model changing. Vectors: test data (left) and as many samples
-    /// (right), first two features.
+    /// (middle), first two features; for 2-D models also the learned density (right).
     fn write_samples(&self) -> Result<()> {
         let seed = self.options.seed ^ 0x05A3_B1E5;
         let img = if self.model.config().data.dims().len() == 3 {
@@ -509,10 +523,12 @@ impl<'a> Trainer<'a> {
                 .iter()
                 .map(|&t| {
                     let x = sample::sample(&self.model, 36, t, seed, &self.device)?;
-                    plot::image_grid(&x, 6, 2)
+                    let v = x.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?;
+                    let shape = self.model.config().data;
+                    Ok(realnvp_plot::image_grid(&v, 36, shape, Some(6), 2)?.to_rgb8())
                 })
                 .collect::<Result<Vec<_>>>()?;
-            plot::hstack(&grids, 12)
+            realnvp_plot::hstack(&grids, 12)
         } else {
             let test = eval::split_tensor(self.data, Split::Test, &self.device)?;
             let n = test.dim(0)?.min(2000);
@@ -522,9 +538,30 @@ impl<'a> Trainer<'a> {
                 let v = t.narrow(1, 0, 2)?.to_vec2::<f32>()?;
                 Ok(v.into_iter().map(|r| [r[0], r[1]]).collect())
             };
-            plot::scatter_panels(&[&pts(&test)?, &pts(&samples)?], 400)
+            let (test, samples) = (pts(&test)?, pts(&samples)?);
+            let scatter = realnvp_plot::scatter_panels(&[&test, &samples], 400);
+            if self.model.config().data.numel() == 2 {
+                realnvp_plot::hstack(&[scatter, self.density_map(&test, 400)?], 8)
+            } else {
+                scatter
+            }
         };
-        plot::save_png(&img, &run::sample_path(&self.dir, self.state.step))
+        let path = run::sample_path(&self.dir, self.state.step);
+        Ok(realnvp_plot::write_png(
+            &path,
+            &DynamicImage::ImageRgb8(img),
+        )?)
+    }
+
+    /// The model's density (eval mode) as a `size × size` heat map over the scatter panels' range of
+    /// `data` (2-D models).
+    fn density_map(&self, data: &[[f32; 2]], size: u32) -> Result<image::RgbImage> {
+        let grid = realnvp_plot::panel_grid(realnvp_plot::panel_range(data), size);
+        let flat: Vec<f32> = grid.iter().flatten().copied().collect();
+        let xs = Tensor::from_vec(flat, (grid.len(), 2), &self.device)?;
+        let lp = self.model.log_prob(&xs, Mode::Eval)?;
+        let lp = lp.to_dtype(DType::F32)?.to_vec1::<f32>()?;
+        Ok(realnvp_plot::heat_map(&lp, size))
     }
 
     /// Writes the checkpoint and `model/`; `false` (nothing written) when a tensor is not

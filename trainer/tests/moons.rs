@@ -41,7 +41,20 @@ fn moons_reaches_below_1_6_nats() -> TestResult {
     ] {
         assert!(dir.path().join(f).exists(), "{f}");
     }
-    assert!(dir.path().join("samples/step-300.png").exists());
+    // The 2-D figure: test data, samples and the learned density side by side; the density is
+    // concentrated (bright on part of its panel, not all of it).
+    let figure = image::open(dir.path().join("samples/step-300.png"))?.to_rgb8();
+    assert_eq!(figure.dimensions(), (3 * 400 + 2 * 8, 400));
+    let heat = image::imageops::crop_imm(&figure, 2 * 408, 0, 400, 400).to_image();
+    let bright = heat
+        .pixels()
+        .filter(|p| p.0.iter().map(|&c| u32::from(c)).sum::<u32>() > 300)
+        .count();
+    let share = bright as f64 / (400.0 * 400.0);
+    assert!(
+        (0.01..0.6).contains(&share),
+        "bright share of the density panel {share}"
+    );
     assert!(dir.path().join("model/model.safetensors").exists());
     Ok(())
 }

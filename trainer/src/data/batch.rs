@@ -9,7 +9,7 @@ use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 
-use super::{DataError, DataKind, Dataset, Samples, derive_seed};
+use super::{DataError, DataShape, Dataset, Samples, derive_seed};
 
 const TAG_ORDER: u64 = 1;
 const TAG_NOISE: u64 = 2;
@@ -198,7 +198,14 @@ impl<'a> Batcher<'a> {
             self.index as u64,
         ));
         let x = match (&self.data.train, self.data.kind) {
-            (Samples::Pixels(p), DataKind::Image { c, h, w }) => {
+            (
+                Samples::Pixels(p),
+                DataShape::Image {
+                    channels: c,
+                    height: h,
+                    width: w,
+                },
+            ) => {
                 let mut x = Vec::with_capacity(indices.len() * c * h * w);
                 for &i in indices {
                     let flip = self.flip && rng.random_bool(0.5);
@@ -207,7 +214,7 @@ impl<'a> Batcher<'a> {
                 add_noise(&mut x, &mut rng);
                 x
             }
-            (Samples::Values(v), DataKind::Vector { d }) => values_batch(v, d, indices),
+            (Samples::Values(v), DataShape::Vector { dim: d }) => values_batch(v, d, indices),
             _ => return Err(mismatch(self.data)),
         };
         let t = to_tensor(self.data, x, indices.len(), device)?;
@@ -241,7 +248,14 @@ impl Dataset {
         }
         let indices: Vec<usize> = (start..n.min(start + batch_size)).collect();
         let x = match (samples(self, split), self.kind) {
-            (Samples::Pixels(p), DataKind::Image { c, h, w }) => {
+            (
+                Samples::Pixels(p),
+                DataShape::Image {
+                    channels: c,
+                    height: h,
+                    width: w,
+                },
+            ) => {
                 let dim = c * h * w;
                 let mut x = Vec::with_capacity(indices.len() * dim);
                 for &i in &indices {
@@ -262,7 +276,7 @@ impl Dataset {
                 }
                 x
             }
-            (Samples::Values(v), DataKind::Vector { d }) => values_batch(v, d, &indices),
+            (Samples::Values(v), DataShape::Vector { dim: d }) => values_batch(v, d, &indices),
             _ => return Err(mismatch(self)),
         };
         to_tensor(self, x, indices.len(), device)

@@ -9,8 +9,7 @@ use std::path::PathBuf;
 pub enum DataError {
     /// The `--data` string is not one of the accepted forms.
     #[error(
-        "invalid data spec `{spec}`: {reason}\n{}",
-        super::spec::ACCEPTED_FORMS
+        "invalid data spec `{spec}`: {reason} (`trainer fit --data help` lists the accepted forms)"
     )]
     Spec {
         /// The string as given.

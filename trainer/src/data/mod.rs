@@ -22,39 +22,9 @@ pub use spec::{
     ACCEPTED_FORMS, DEFAULT_FMNIST_DIR, DEFAULT_TEST_FRACTION, DataSpec, ToyKind, ToySpec,
 };
 
-/// What one example is: an image `[C, H, W]` of `u8` pixels, or a vector `[D]` of `f32`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DataKind {
-    /// Image of `c` channels (1 or 3), `h` rows, `w` columns.
-    Image {
-        /// Channels.
-        c: usize,
-        /// Height in pixels.
-        h: usize,
-        /// Width in pixels.
-        w: usize,
-    },
-    /// Vector of `d` features.
-    Vector {
-        /// Features.
-        d: usize,
-    },
-}
-
-impl DataKind {
-    /// Per-example dims: `[C, H, W]` or `[D]`.
-    pub fn shape(&self) -> Vec<usize> {
-        match *self {
-            DataKind::Image { c, h, w } => vec![c, h, w],
-            DataKind::Vector { d } => vec![d],
-        }
-    }
-
-    /// Number of values in one example (`C*H*W` or `D`).
-    pub fn dim(&self) -> usize {
-        self.shape().iter().product()
-    }
-}
+/// What one example is: an image `[C, H, W]` of `u8` pixels or a vector `[D]` of `f32` (the
+/// format's one data-shape type).
+pub use realnvp_bundle::DataShape;
 
 /// The values of one split, flattened row-major over `[N, ...shape]`.
 #[derive(Clone, PartialEq)]
@@ -84,7 +54,7 @@ impl Samples {
     }
 }
 
-/// A loaded data set: a train and a test split of the same [`DataKind`].
+/// A loaded data set: a train and a test split of the same [`DataShape`].
 ///
 /// Built by [`load`] or the checked constructors [`Dataset::images`] and [`Dataset::vectors`],
 /// which guarantee `train` and `test` hold a whole, non-zero number of examples of `kind`.
@@ -93,7 +63,7 @@ pub struct Dataset {
     /// Human-readable name, e.g. `fmnist:/usr/share/datasets/fashion-mnist`.
     pub name: String,
     /// Shape of one example.
-    pub kind: DataKind,
+    pub kind: DataShape,
     /// Training split.
     pub train: Samples,
     /// Held-out split.
@@ -110,7 +80,11 @@ impl Dataset {
     ) -> Result<Self, DataError> {
         Self::checked(
             name.into(),
-            DataKind::Image { c, h, w },
+            DataShape::Image {
+                channels: c,
+                height: h,
+                width: w,
+            },
             Samples::Pixels(train),
             Samples::Pixels(test),
         )
@@ -131,7 +105,7 @@ impl Dataset {
         }
         Self::checked(
             name.into(),
-            DataKind::Vector { d },
+            DataShape::Vector { dim: d },
             Samples::Values(train),
             Samples::Values(test),
         )
@@ -139,11 +113,11 @@ impl Dataset {
 
     fn checked(
         name: String,
-        kind: DataKind,
+        kind: DataShape,
         train: Samples,
         test: Samples,
     ) -> Result<Self, DataError> {
-        let dim = kind.dim();
+        let dim = kind.numel();
         for (split, s) in [("train", &train), ("test", &test)] {
             let n = s.len_values();
             if dim == 0 || n == 0 || n % dim != 0 {
@@ -162,17 +136,17 @@ impl Dataset {
 
     /// Number of training examples.
     pub fn len_train(&self) -> usize {
-        self.train.len_values() / self.kind.dim().max(1)
+        self.train.len_values() / self.kind.numel().max(1)
     }
 
     /// Number of test examples.
     pub fn len_test(&self) -> usize {
-        self.test.len_values() / self.kind.dim().max(1)
+        self.test.len_values() / self.kind.numel().max(1)
     }
 
     /// Per-example dims: `[C, H, W]` or `[D]`.
     pub fn shape(&self) -> Vec<usize> {
-        self.kind.shape()
+        self.kind.dims()
     }
 }
 
@@ -337,7 +311,7 @@ mod tests {
         let t = load(&"toy:moons".parse()?, Some((1, 28, 28)), 3)?;
         assert_eq!(
             (t.kind, t.len_train(), t.len_test()),
-            (DataKind::Vector { d: 2 }, 10_000, 2_000)
+            (DataShape::Vector { dim: 2 }, 10_000, 2_000)
         );
         Ok(())
     }
