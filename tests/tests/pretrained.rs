@@ -48,6 +48,22 @@ fn pretrained_bundle_scores_what_its_run_scores() -> Result<()> {
         bpd < 4.0,
         "{bpd:.4} bits/dim at u = 0.5: not a trained model"
     );
+    // Pinned: ONNX Runtime's bits/dim of the committed bundle on the whole embedded test slice (the first
+    // 1,000 Fashion-MNIST test images) at u = 0.5, as measured when the bundle was exported (run 16,000 of
+    // 16,000; full-test-set figures in model.json). A change in export or runtime scoring moves it; a
+    // re-export of pretrained/fmnist must update it.
+    const PINNED_BITS_PER_DIM: f64 = 2.88038;
+    let all = data.len_test();
+    let x = data.eval_batch(Split::Test, 0, all, EvalNoise::Midpoint, &Device::Cpu)?;
+    let bits = flow.bits_per_dim(&x.flatten_all()?.to_vec1::<f32>()?, all)?;
+    let slice_bpd = bits.iter().map(|&b| f64::from(b)).sum::<f64>() / all as f64;
+    println!(
+        "pretrained bundle: {slice_bpd:.5} bits/dim (u = 0.5) on the {all} embedded test images"
+    );
+    assert!(
+        (slice_bpd - PINNED_BITS_PER_DIM).abs() < 1e-3,
+        "{slice_bpd:.5} bits/dim on the embedded test slice, pinned at {PINNED_BITS_PER_DIM}"
+    );
     let samples = flow.sample(16, 0.7, 3)?;
     assert!(samples.iter().all(|v| v.is_finite()));
     Ok(())
