@@ -70,7 +70,7 @@ pub enum RuntimeError {
 
     /// Drawing or writing a picture failed.
     #[error(transparent)]
-    Plot(#[from] realnvp_plot::PlotError),
+    Plot(realnvp_plot::PlotError),
 
     /// A [`crate::LoadOptions`] field has an unusable value.
     #[error("invalid option `{name}`: {reason}")]
@@ -245,6 +245,19 @@ impl RuntimeError {
         Self::Ort {
             context: context.into(),
             message: err.to_string(),
+        }
+    }
+}
+
+impl From<realnvp_plot::PlotError> for RuntimeError {
+    /// An enlargement out of range is an option error like the others; the rest stay picture errors.
+    fn from(e: realnvp_plot::PlotError) -> Self {
+        match e {
+            realnvp_plot::PlotError::Scale(_) => RuntimeError::InvalidOption {
+                name: "scale",
+                reason: e.to_string(),
+            },
+            other => RuntimeError::Plot(other),
         }
     }
 }

@@ -144,14 +144,6 @@ pub fn grid_image(
     cols: Option<usize>,
     scale: u32,
 ) -> Result<DynamicImage> {
-    if !(1..=MAX_GRID_SCALE).contains(&scale) {
-        return Err(RuntimeError::InvalidOption {
-            name: "scale",
-            reason: format!(
-                "grid scale {scale}: use 1 (one screen pixel per image pixel) to {MAX_GRID_SCALE}"
-            ),
-        });
-    }
     split_shape(shape, Path::new("<output>"))?;
     check_items(x, n, shape)?;
     Ok(realnvp_plot::image_grid(x, n, shape, cols, scale)?)

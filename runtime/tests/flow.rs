@@ -233,3 +233,47 @@ fn auto_with_cuda_feature_falls_back_or_uses_cuda() {
         flow.provider()
     );
 }
+
+/// `interpolate` walks the great circle between the two latents: every point's latent is the spherical
+/// interpolation of the ends' latents (norm and angle), and the ends are the inputs.
+#[test]
+fn interpolation_is_spherical_in_latent_space() {
+    let flow = Flow::load(bundle(&[]), &cpu()).unwrap();
+    // Mid-range pixels, so the whole path decodes inside the domain (no projection on the way).
+    let a: Vec<f32> = (0..16).map(|k| 100.5 + k as f32).collect();
+    let b: Vec<f32> = (0..16).map(|k| 150.5 - 3.0 * k as f32).collect();
+    let steps = 5;
+    let path = flow.interpolate(&a, &b, steps).unwrap();
+    let z = flow.encode(&path, steps).unwrap().z;
+    let (za, zb) = (&z[..16], &z[(steps - 1) * 16..]);
+    let dot = |u: &[f32], v: &[f32]| -> f64 {
+        u.iter()
+            .zip(v)
+            .map(|(x, y)| f64::from(*x) * f64::from(*y))
+            .sum()
+    };
+    let omega = (dot(za, zb) / (dot(za, za) * dot(zb, zb)).sqrt()).acos();
+    for (i, zi) in z.chunks(16).enumerate() {
+        let t = i as f64 / (steps - 1) as f64;
+        let (wa, wb) = (
+            ((1.0 - t) * omega).sin() / omega.sin(),
+            (t * omega).sin() / omega.sin(),
+        );
+        for k in 0..16 {
+            let want = wa * f64::from(za[k]) + wb * f64::from(zb[k]);
+            assert!(
+                (f64::from(zi[k]) - want).abs() < 1e-3,
+                "point {i}, {k}: {} vs {want}",
+                zi[k]
+            );
+        }
+    }
+    for (got, want) in path[..16]
+        .iter()
+        .zip(&a)
+        .chain(path[(steps - 1) * 16..].iter().zip(&b))
+    {
+        assert!((got - want).abs() < 1e-2, "{got} vs {want}");
+    }
+    assert!(flow.interpolate(&a, &b, 1).is_err());
+}
