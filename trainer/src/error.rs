@@ -37,6 +37,14 @@ pub enum TrainError {
     /// Training diverged and could not be recovered by rolling back.
     #[error("training diverged: {0}")]
     Diverged(String),
+    /// A stop was requested (Ctrl-C); the checkpoint of `step` is written.
+    #[error(
+        "interrupted after step {step}; the checkpoint is written: run the same command with --resume to continue"
+    )]
+    Interrupted {
+        /// The step of the checkpoint.
+        step: u64,
+    },
     /// The requested device is unavailable.
     #[error("device: {0}")]
     Device(String),

@@ -236,6 +236,9 @@ struct Progress {
 }
 
 impl Observer for Progress {
+    fn stop_requested(&self) -> bool {
+        STOP.load(std::sync::atomic::Ordering::Relaxed)
+    }
     fn on_start(&mut self, step: u64, total: u64) {
         self.bar.set_length(total);
         self.bar.set_position(step);
@@ -270,7 +273,33 @@ impl Observer for Progress {
     }
 }
 
-fn main() -> Result<()> {
+/// Set by the first Ctrl-C (SIGINT): training stops after the current step with a checkpoint.
+static STOP: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// The exit status of a run stopped by SIGINT (128 + 2, what shells report for Ctrl-C).
+const EXIT_INTERRUPTED: u8 = 130;
+
+fn main() -> std::process::ExitCode {
+    // The first Ctrl-C asks for a clean stop; a second one exits at once.
+    let _ = ctrlc::set_handler(|| {
+        if STOP.swap(true, std::sync::atomic::Ordering::Relaxed) {
+            std::process::exit(i32::from(EXIT_INTERRUPTED));
+        }
+    });
+    match run_cli() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("Error: {e:?}");
+            let interrupted = matches!(
+                e.downcast_ref::<realnvp_trainer::TrainError>(),
+                Some(realnvp_trainer::TrainError::Interrupted { .. })
+            );
+            std::process::ExitCode::from(if interrupted { EXIT_INTERRUPTED } else { 1 })
+        }
+    }
+}
+
+fn run_cli() -> Result<()> {
     // candle's element-wise workers do not spin on the cores the convolutions use.
     // SAFETY: first thing in main, before any other thread starts.
     unsafe { realnvp_models::limit_candle_spinning() };

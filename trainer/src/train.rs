@@ -55,6 +55,11 @@ pub trait Observer {
     fn on_step(&mut self, _report: &StepReport) {}
     /// The test split was scored after `step` steps.
     fn on_eval(&mut self, _step: u64, _score: &Score) {}
+    /// Whether to stop after the current step (e.g. Ctrl-C): the loop writes a checkpoint and
+    /// returns [`TrainError::Interrupted`].
+    fn stop_requested(&self) -> bool {
+        false
+    }
 }
 
 /// An observer that ignores everything.
@@ -334,6 +339,15 @@ impl<'a> Trainer<'a> {
                 if !self.checkpoint()? {
                     self.rollback()?;
                 }
+            }
+            if observer.stop_requested() {
+                self.state.wall_time_s += clock.elapsed().as_secs_f64();
+                if !self.checkpoint()? {
+                    self.rollback()?;
+                }
+                return Err(TrainError::Interrupted {
+                    step: self.state.step,
+                });
             }
             if out_of_time {
                 tracing::info!(

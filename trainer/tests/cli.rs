@@ -318,3 +318,85 @@ fn refused_fits_leave_nothing_and_data_help_needs_no_out() -> TestResult {
     );
     Ok(())
 }
+
+/// Ctrl-C (SIGINT) stops `fit` after the current step with a checkpoint and exit status 130, and the
+/// same command with `--resume` continues from that step.
+#[test]
+fn sigint_checkpoints_and_the_same_command_resumes() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let run = dir.path().join("run");
+    let run_s = run.to_str().ok_or("path")?;
+    let args = [
+        "fit",
+        "--preset",
+        "moons",
+        "--data",
+        "toy:moons?n=1000&n_test=200",
+        "--out",
+        run_s,
+        "--steps",
+        "1000000",
+        "--batch-size",
+        "50",
+        "--eval-every",
+        "1000000",
+        "--log-every",
+        "5",
+        "--checkpoint-every",
+        "1000000",
+        "--sample-every",
+        "0",
+        "--device",
+        "cpu",
+    ];
+    let mut child = Command::new(env!("CARGO_BIN_EXE_trainer"))
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()?;
+    // Wait until it trains (metrics rows after the header), then interrupt it.
+    let started = std::time::Instant::now();
+    while std::fs::read_to_string(run.join("metrics.csv")).map_or(0, |t| t.lines().count()) < 3 {
+        assert!(
+            started.elapsed().as_secs() < 60,
+            "the run did not start training"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let kill = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()?;
+    assert!(kill.success());
+    // Bounded: a run that ignores the signal fails the test instead of hanging it.
+    let asked = std::time::Instant::now();
+    while child.try_wait()?.is_none() {
+        if asked.elapsed().as_secs() > 60 {
+            child.kill()?;
+            return Err("fit did not stop within 60 s of SIGINT".into());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let out = child.wait_with_output()?;
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{err}");
+    assert!(err.contains("--resume"), "{err}");
+    let ck = realnvp_trainer::checkpoint::load(
+        &run.join(realnvp_trainer::checkpoint::CHECKPOINT_FILE),
+        &candle_core::Device::Cpu,
+    )?;
+    let stopped = ck.state.step;
+    assert!(stopped >= 10, "checkpoint at step {stopped}");
+    // The same command with --resume (and a nearer end) continues from the checkpoint.
+    let mut again: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+    let steps = again.iter().position(|a| a == "--steps").ok_or("--steps")? + 1;
+    again[steps] = (stopped + 5).to_string();
+    again.push("--resume".into());
+    let again: Vec<&str> = again.iter().map(String::as_str).collect();
+    let out = trainer(&again)?;
+    assert!(
+        out.contains(&format!("resuming {run_s} at step {stopped}"))
+            && out.contains(&format!("done: {} steps", stopped + 5)),
+        "{out}"
+    );
+    Ok(())
+}
