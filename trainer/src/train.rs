@@ -333,18 +333,15 @@ impl<'a> Trainer<'a> {
             if (every > 0 && s.is_multiple_of(every)) || last {
                 self.with_average(Self::write_samples)?;
             }
-            if s.is_multiple_of(self.options.checkpoint_every) || last {
+            let stop = observer.stop_requested();
+            if s.is_multiple_of(self.options.checkpoint_every) || last || stop {
                 self.state.wall_time_s += clock.elapsed().as_secs_f64();
                 clock = Instant::now();
                 if !self.checkpoint()? {
                     self.rollback()?;
                 }
             }
-            if observer.stop_requested() {
-                self.state.wall_time_s += clock.elapsed().as_secs_f64();
-                if !self.checkpoint()? {
-                    self.rollback()?;
-                }
+            if stop {
                 return Err(TrainError::Interrupted {
                     step: self.state.step,
                 });
