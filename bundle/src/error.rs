@@ -88,6 +88,15 @@ pub enum BundleError {
         reason: String,
     },
 
+    /// A calibration file (`calibration.json`) cannot be used.
+    #[error("{file}: {reason}")]
+    InvalidCalibration {
+        /// The calibration file.
+        file: PathBuf,
+        /// What is wrong, and the fix.
+        reason: String,
+    },
+
     /// Reading or writing a file failed.
     #[error("{path}: {source}")]
     Io {

@@ -31,6 +31,7 @@ mod error;
 pub mod files;
 mod metadata;
 pub mod names;
+pub mod ood;
 pub mod pixels;
 mod shape;
 
@@ -38,7 +39,8 @@ pub use device::Device;
 pub use error::{BundleError, Result};
 pub use metadata::BundleMetadata;
 pub use names::{
-    BUNDLE_FILES, CARD_FILE, Direction, FORMAT_VERSION, FORWARD_FILE, INVERSE_FILE, Key, OPSET,
-    Tensor,
+    BUNDLE_FILES, CALIBRATION_FILE, CARD_FILE, Direction, FORMAT_VERSION, FORWARD_FILE,
+    INVERSE_FILE, KNOWN_FILES, Key, OPSET, Tensor,
 };
+pub use ood::{Calibration, OodStatistic, ScoreStats};
 pub use shape::{DataKind, DataShape};

@@ -23,6 +23,13 @@ pub const CARD_FILE: &str = "model.json";
 /// Every file a bundle directory holds; nothing else belongs there.
 pub const BUNDLE_FILES: [&str; 3] = [FORWARD_FILE, INVERSE_FILE, CARD_FILE];
 
+/// The out-of-distribution threshold `runtime calibrate` writes for one export (optional; a new export
+/// into the directory removes it, since it belongs to the old graphs).
+pub const CALIBRATION_FILE: &str = "calibration.json";
+
+/// Every file a bundle directory may hold: what an export replaces without losing anything of the user's.
+pub const KNOWN_FILES: [&str; 4] = [FORWARD_FILE, INVERSE_FILE, CARD_FILE, CALIBRATION_FILE];
+
 /// Prefix of every `metadata_props` key.
 pub const PROP_PREFIX: &str = "realnvp.";
 
@@ -205,6 +212,7 @@ pub fn as_json() -> serde_json::Value {
         "ir_version": IR_VERSION,
         "files": Direction::BOTH.iter().map(|d| (d.as_str().to_string(), d.file().into())).collect::<serde_json::Map<_, _>>(),
         "card_file": CARD_FILE,
+        "calibration_file": CALIBRATION_FILE,
         "card_files_field": CARD_FILES_FIELD,
         "tensors": tensors.iter().map(|(role, t)| (role.to_string(), t.name().into())).collect::<serde_json::Map<_, _>>(),
         "keys": Key::ALL.iter().map(|k| (k.name().to_string(), k.prop().into())).collect::<serde_json::Map<_, _>>(),

@@ -203,6 +203,32 @@ pub enum RuntimeError {
         found_h: u32,
     },
 
+    /// Out-of-distribution calibration cannot fit a threshold from the items given.
+    #[error("calibration: {reason}")]
+    Calibration {
+        /// What is wrong, and the fix.
+        reason: String,
+    },
+
+    /// The bundle has no calibration file where one was looked for.
+    #[error(
+        "no out-of-distribution calibration at {file}: run `runtime calibrate --model BUNDLE IN_DISTRIBUTION_FILES...` \
+         first (or pass --calibration FILE)"
+    )]
+    MissingCalibration {
+        /// The file looked for.
+        file: PathBuf,
+    },
+
+    /// An out-of-distribution statistic this bundle cannot compute.
+    #[error("the {statistic} statistic is not available: {reason}")]
+    StatisticUnavailable {
+        /// The statistic asked for.
+        statistic: realnvp_bundle::OodStatistic,
+        /// Why, and what to use instead.
+        reason: String,
+    },
+
     /// A CSV file cannot be parsed.
     #[error("{path}: line {line}: {reason}")]
     Csv {

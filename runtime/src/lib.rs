@@ -26,6 +26,7 @@ mod error;
 mod flow;
 pub mod image_io;
 mod library;
+pub mod ood;
 mod options;
 pub mod vector_io;
 
@@ -35,6 +36,10 @@ pub use library::{
     LibraryAttempt, LibrarySource, ORT_DYLIB_ENV, SYSTEM_LIBRARY_NAMES, library_candidates,
     loaded_library_path,
 };
+pub use ood::OodScores;
 pub use options::{Device, LoadOptions, Provider};
 pub use realnvp_bundle::files::write_atomic;
-pub use realnvp_bundle::{BundleError, BundleMetadata, DataKind, DataShape, FORMAT_VERSION};
+pub use realnvp_bundle::{
+    BundleError, BundleMetadata, Calibration, DataKind, DataShape, FORMAT_VERSION, OodStatistic,
+    ScoreStats,
+};

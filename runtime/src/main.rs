@@ -7,7 +7,9 @@ use std::process::ExitCode;
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use realnvp_bundle::Tensor;
-use realnvp_runtime::{DataKind, Device, Flow, LoadOptions, image_io, vector_io};
+use realnvp_runtime::{
+    DataKind, Device, Flow, LoadOptions, OodScores, OodStatistic, image_io, ood, vector_io,
+};
 
 #[derive(Parser)]
 #[command(
@@ -44,6 +46,9 @@ enum Command {
     Sample(SampleArgs),
     /// Score images, image folders or CSV files: per-item log_prob (nats) and bits/dim.
     Score(ScoreArgs),
+    /// Fit the out-of-distribution threshold of `score --ood` on held-out in-distribution items, at a chosen
+    /// false-positive rate; writes calibration.json into the bundle.
+    Calibrate(CalibrateArgs),
     /// Print the bundle's metadata, shapes, execution provider and export errors.
     Info(InfoArgs),
     /// Round trips on fresh samples (x → z → x) and their latents (z → x → z); fails above the tolerance.
@@ -135,6 +140,32 @@ struct ScoreArgs {
     /// Output format on stdout.
     #[arg(long, value_enum, default_value = "csv")]
     format: Format,
+    /// Also print the out-of-distribution scores (complexity, complexity-corrected, typicality) and flag each
+    /// item against the bundle's calibration (`runtime calibrate`).
+    #[arg(long)]
+    ood: bool,
+    /// The calibration file for --ood (default: calibration.json in the bundle).
+    #[arg(long)]
+    calibration: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct CalibrateArgs {
+    /// Bundle directory.
+    #[arg(long)]
+    model: PathBuf,
+    /// In-distribution items only, held out from training: image files, directories of images or CSV files.
+    #[arg(required = true)]
+    paths: Vec<PathBuf>,
+    /// Share of in-distribution items that `score --ood` may flag, in (0, 1).
+    #[arg(long, default_value_t = ood::DEFAULT_FALSE_POSITIVE_RATE)]
+    false_positive_rate: f64,
+    /// complexity_corrected (default for images), typicality (default for vectors) or bits_per_dim.
+    #[arg(long)]
+    statistic: Option<String>,
+    /// Where to write the calibration (default: calibration.json in the bundle).
+    #[arg(long)]
+    out: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -192,6 +223,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
     let model = match &cli.command {
         Command::Sample(a) => &a.model,
         Command::Score(a) => &a.model,
+        Command::Calibrate(a) => &a.model,
         Command::Info(a) => &a.model,
         Command::Check(a) => &a.model,
         Command::Reconstruct(a) => &a.model,
@@ -202,6 +234,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Sample(a) => sample(&flow, a),
         Command::Score(a) => score(&flow, a),
+        Command::Calibrate(a) => calibrate(&flow, a),
         Command::Info(_) => info(&flow),
         Command::Check(a) => check(&flow, a),
         Command::Reconstruct(a) => reconstruct(&flow, a),
@@ -318,13 +351,6 @@ fn sample(flow: &Flow, a: SampleArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// One scored item, printed as a CSV row or JSON object.
-struct Row {
-    name: String,
-    log_prob: f32,
-    bits_per_dim: f32,
-}
-
 fn is_image_file(path: &Path) -> bool {
     matches!(extension(path).as_str(), "png" | "jpg" | "jpeg")
 }
@@ -358,85 +384,154 @@ fn expand(paths: &[PathBuf], failures: &mut Vec<String>) -> Vec<PathBuf> {
     out
 }
 
-fn score(flow: &Flow, a: ScoreArgs) -> Result<ExitCode> {
-    let mut failures = Vec::new();
-    let mut rows = Vec::new();
-    let files = expand(&a.paths, &mut failures);
+/// The items of one input: names and values (`names.len()` items).
+struct Chunk {
+    names: Vec<String>,
+    x: Vec<f32>,
+}
+
+/// The items in `paths` (directories expanded): all images as one chunk, each CSV file as its own so that a
+/// bad file fails alone. What cannot be read goes to `failures`.
+fn read_chunks(flow: &Flow, paths: &[PathBuf], failures: &mut Vec<String>) -> Vec<Chunk> {
+    let files = expand(paths, failures);
     match flow.data_kind() {
         DataKind::Image => {
-            let mut names = Vec::new();
-            let mut data = Vec::new();
+            let mut images = Chunk {
+                names: Vec::new(),
+                x: Vec::new(),
+            };
             for file in &files {
                 match flow.load_image(file) {
                     Ok(x) => {
-                        names.push(file.display().to_string());
-                        data.extend(x);
+                        images.names.push(file.display().to_string());
+                        images.x.extend(x);
                     }
                     Err(e) => failures.push(e.to_string()),
                 }
             }
-            if !names.is_empty() {
-                let enc = flow.encode(&data, names.len())?;
-                for (i, name) in names.into_iter().enumerate() {
-                    rows.push(Row {
-                        name,
-                        log_prob: enc.log_prob[i],
-                        bits_per_dim: enc.bits_per_dim[i],
-                    });
-                }
-            }
+            vec![images]
         }
-        DataKind::Vector => {
-            let dim = flow.latent_dim();
-            for file in &files {
-                let scored = vector_io::read_csv(file, dim)
-                    .map_err(anyhow::Error::from)
-                    .and_then(|(x, n)| {
-                        let enc = flow.encode(&x, n)?;
-                        Ok((0..n)
-                            .map(|i| Row {
-                                name: format!("{}:{}", file.display(), i + 1),
-                                log_prob: enc.log_prob[i],
-                                bits_per_dim: enc.bits_per_dim[i],
-                            })
-                            .collect::<Vec<_>>())
-                    });
-                match scored {
-                    Ok(r) => rows.extend(r),
-                    Err(e) => failures.push(format!("{e:#}")),
+        DataKind::Vector => files
+            .iter()
+            .filter_map(|file| match vector_io::read_csv(file, flow.latent_dim()) {
+                Ok((x, n)) => Some(Chunk {
+                    names: (1..=n).map(|r| format!("{}:{r}", file.display())).collect(),
+                    x,
+                }),
+                Err(e) => {
+                    failures.push(e.to_string());
+                    None
                 }
-            }
+            })
+            .collect(),
+    }
+}
+
+/// Scores of one chunk: likelihood only, or every out-of-distribution score.
+fn score_chunk(flow: &Flow, chunk: &Chunk, ood: bool) -> Result<Vec<OodScores>> {
+    let n = chunk.names.len();
+    if n == 0 {
+        return Ok(Vec::new());
+    }
+    if ood {
+        return Ok(flow.ood_scores(&chunk.x, n)?);
+    }
+    let enc = flow.encode(&chunk.x, n)?;
+    Ok((0..n)
+        .map(|i| OodScores {
+            log_prob: enc.log_prob[i],
+            bits_per_dim: enc.bits_per_dim[i],
+            complexity_bits_per_dim: None,
+            complexity_corrected: None,
+            typicality: None,
+        })
+        .collect())
+}
+
+fn score(flow: &Flow, a: ScoreArgs) -> Result<ExitCode> {
+    let calibration = if a.ood {
+        let path = a
+            .calibration
+            .clone()
+            .unwrap_or_else(|| flow.default_calibration_path());
+        Some(flow.load_calibration(&path)?)
+    } else {
+        if let Some(path) = &a.calibration {
+            bail!(
+                "--calibration {} is only used with --ood; add --ood",
+                path.display()
+            );
+        }
+        None
+    };
+    let mut failures = Vec::new();
+    let mut rows: Vec<(String, OodScores)> = Vec::new();
+    for chunk in read_chunks(flow, &a.paths, &mut failures) {
+        match score_chunk(flow, &chunk, calibration.is_some()) {
+            Ok(scores) => rows.extend(chunk.names.into_iter().zip(scores)),
+            Err(e) => failures.push(format!("{e:#}")),
         }
     }
+    let verdict = |s: &OodScores| {
+        calibration.as_ref().map(|c| {
+            let score = s.get(c.statistic).map_or(f64::NAN, f64::from);
+            (score, c.flags(score))
+        })
+    };
 
     let mut stdout = std::io::stdout().lock();
+    let mut columns = vec![Tensor::LogProb.name(), Tensor::BitsPerDim.name()];
+    if calibration.is_some() {
+        columns.extend(OOD_COLUMNS);
+    }
     match a.format {
         Format::Csv => {
-            writeln!(
-                stdout,
-                "path,{},{}",
-                Tensor::LogProb.name(),
-                Tensor::BitsPerDim.name()
-            )?;
-            for r in &rows {
-                writeln!(
+            writeln!(stdout, "path,{}", columns.join(","))?;
+            let cell = |v: Option<f32>| v.map_or(String::new(), |v| v.to_string());
+            for (name, s) in &rows {
+                write!(
                     stdout,
                     "{},{},{}",
-                    csv_field(&r.name),
-                    r.log_prob,
-                    r.bits_per_dim
+                    csv_field(name),
+                    s.log_prob,
+                    s.bits_per_dim
                 )?;
+                if let Some((score, flagged)) = verdict(s) {
+                    write!(
+                        stdout,
+                        ",{},{},{},{},{flagged}",
+                        cell(s.complexity_bits_per_dim),
+                        cell(s.complexity_corrected),
+                        cell(s.typicality),
+                        score as f32
+                    )?;
+                }
+                writeln!(stdout)?;
             }
         }
         Format::Json => {
+            let opt = |v: Option<f32>| v.map_or(serde_json::Value::Null, json_f32);
             let items: Vec<serde_json::Value> = rows
                 .iter()
-                .map(|r| {
-                    serde_json::json!({
-                        "path": r.name,
-                        (Tensor::LogProb.name()): json_f32(r.log_prob),
-                        (Tensor::BitsPerDim.name()): json_f32(r.bits_per_dim),
-                    })
+                .map(|(name, s)| {
+                    let mut item = serde_json::json!({
+                        "path": name,
+                        (Tensor::LogProb.name()): json_f32(s.log_prob),
+                        (Tensor::BitsPerDim.name()): json_f32(s.bits_per_dim),
+                    });
+                    if let Some((score, flagged)) = verdict(s) {
+                        let values = [
+                            opt(s.complexity_bits_per_dim),
+                            opt(s.complexity_corrected),
+                            opt(s.typicality),
+                            json_f32(score as f32),
+                            flagged.into(),
+                        ];
+                        for (column, value) in OOD_COLUMNS.iter().zip(values) {
+                            item[*column] = value;
+                        }
+                    }
+                    item
                 })
                 .collect();
             writeln!(stdout, "{}", serde_json::to_string_pretty(&items)?)?;
@@ -444,11 +539,14 @@ fn score(flow: &Flow, a: ScoreArgs) -> Result<ExitCode> {
     }
     stdout.flush()?;
 
-    let mean =
-        rows.iter().map(|r| f64::from(r.bits_per_dim)).sum::<f64>() / rows.len().max(1) as f64;
     for f in &failures {
         eprintln!("unreadable input: {f}");
     }
+    let mean = rows
+        .iter()
+        .map(|(_, s)| f64::from(s.bits_per_dim))
+        .sum::<f64>()
+        / rows.len().max(1) as f64;
     if rows.is_empty() {
         eprintln!("scored 0 items; {} unreadable", failures.len());
     } else {
@@ -458,11 +556,74 @@ fn score(flow: &Flow, a: ScoreArgs) -> Result<ExitCode> {
             failures.len()
         );
     }
+    if let Some(c) = &calibration {
+        let flagged = rows
+            .iter()
+            .filter(|(_, s)| verdict(s).is_some_and(|(_, f)| f))
+            .count();
+        eprintln!(
+            "flagged {flagged} of {} items as out of distribution ({} > {:.4}, calibrated on {} items at a {}% \
+             false-positive rate)",
+            rows.len(),
+            c.statistic,
+            c.threshold,
+            c.items,
+            c.false_positive_rate * 100.0
+        );
+    }
     Ok(if failures.is_empty() {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// The columns `score --ood` adds, in order.
+const OOD_COLUMNS: [&str; 5] = [
+    "complexity_bits_per_dim",
+    "complexity_corrected",
+    "typicality",
+    "ood_score",
+    "ood",
+];
+
+fn calibrate(flow: &Flow, a: CalibrateArgs) -> Result<ExitCode> {
+    let statistic = match a.statistic {
+        Some(name) => OodStatistic::parse(&name).with_context(|| {
+            format!(
+                "--statistic {name}: use one of {}",
+                OodStatistic::ALL.map(OodStatistic::as_str).join(", ")
+            )
+        })?,
+        None if flow.data_kind() == DataKind::Image => OodStatistic::ComplexityCorrected,
+        None => OodStatistic::Typicality,
+    };
+    flow.check_statistic(statistic)?;
+    let mut failures = Vec::new();
+    let chunks = read_chunks(flow, &a.paths, &mut failures);
+    if let Some(first) = failures.first() {
+        bail!(
+            "{first} ({} unreadable inputs); calibration uses every item given, so nothing was written",
+            failures.len()
+        );
+    }
+    let (mut x, mut n) = (Vec::new(), 0);
+    for chunk in chunks {
+        n += chunk.names.len();
+        x.extend(chunk.x);
+    }
+    let calibration = flow.calibrate(&x, n, statistic, a.false_positive_rate)?;
+    let out = a.out.unwrap_or_else(|| flow.default_calibration_path());
+    calibration.write(&out)?;
+    println!(
+        "calibrated {} on {n} in-distribution items: threshold {:.4} flags {:.2}% of them (asked for at most {}%)",
+        calibration.statistic,
+        calibration.threshold,
+        calibration.fitted_rate * 100.0,
+        calibration.false_positive_rate * 100.0
+    );
+    println!("wrote {}", out.display());
+    Ok(ExitCode::SUCCESS)
 }
 
 /// An f32 as the shortest decimal that round-trips (not the f64 widening's long tail of digits).

@@ -1,6 +1,7 @@
 //! Test-set likelihood: the `u = 0.5` figure and the K-sample importance-weighted bound.
 
 use candle_core::{DType, Device, Tensor};
+use realnvp_bundle::ScoreStats;
 use realnvp_models::{Mode, RealNvp};
 
 use crate::data::{DataShape, Dataset, EvalNoise, Split};
@@ -83,6 +84,31 @@ pub fn score(
     )?;
     let nll: Vec<f64> = lp.iter().map(|v| -v).collect();
     Ok(Score::from_nll(&nll, data.kind.numel()))
+}
+
+/// Mean and spread of per-example bits/dim over the first `limit` examples of `split` (all when `None`) at
+/// `u = 0.5`, the way the exported forward graph scores them: the in-distribution reference of the runtime's
+/// typicality score. `None` when the split is empty or a score is not finite.
+pub fn bits_per_dim_stats(
+    model: &RealNvp,
+    data: &Dataset,
+    split: Split,
+    batch_size: usize,
+    limit: Option<usize>,
+    device: &Device,
+) -> Result<Option<ScoreStats>> {
+    let lp = log_probs(
+        model,
+        data,
+        split,
+        EvalNoise::Midpoint,
+        batch_size,
+        limit,
+        device,
+    )?;
+    let per_bit = data.kind.numel() as f64 * std::f64::consts::LN_2;
+    let bpd: Vec<f64> = lp.iter().map(|v| -v / per_bit).collect();
+    Ok(ScoreStats::from_scores(&bpd))
 }
 
 /// The K-sample importance-weighted estimate and its single-sample counterpart.

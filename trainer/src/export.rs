@@ -11,7 +11,7 @@ use candle_onnx::onnx::{ModelProto, StringStringEntryProto};
 use prost::Message;
 use realnvp_bundle::Tensor as TensorName;
 use realnvp_bundle::files::replace_dir;
-use realnvp_bundle::{BUNDLE_FILES, BundleError, BundleMetadata, CARD_FILE, Direction};
+use realnvp_bundle::{BundleError, BundleMetadata, CARD_FILE, Direction, KNOWN_FILES, ScoreStats};
 use realnvp_models::{Mode, RealNvp, standard_normal_log_prob};
 use serde::{Deserialize, Serialize};
 
@@ -133,6 +133,10 @@ pub struct TrainingSummary {
     /// The latest `trainer eval --save` of this checkpoint (`RUN_DIR/eval.json`), if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub evaluation: Option<serde_json::Value>,
+    /// Per-example bits/dim of the test split at `u = 0.5` (the runtime's typicality reference; stored
+    /// under [`realnvp_bundle::ood::TEST_SCORES_FIELD`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test_scores: Option<ScoreStats>,
 }
 
 /// Stages reported to the progress callback of [`export_bundle`].
@@ -206,7 +210,7 @@ pub fn export_bundle(
             (Direction::Inverse.file(), inverse.encode_to_vec()),
             (CARD_FILE, card.into_bytes()),
         ],
-        &BUNDLE_FILES,
+        &KNOWN_FILES,
     )?;
     Ok(ExportReport {
         pair_id,

@@ -53,6 +53,10 @@ struct ExportArgs {
     /// Test examples (u = 0.5) on which the graphs are checked against the candle model.
     #[arg(long, default_value_t = 32)]
     verify_examples: usize,
+    /// Test examples whose bits/dim statistics (u = 0.5) the bundle records for the runtime's typicality score
+    /// (default: the whole test split; 0 records none).
+    #[arg(long)]
+    score_examples: Option<usize>,
     /// Largest accepted |z_onnx - z_candle|.
     #[arg(long, default_value_t = Tolerances::default().z_max_abs)]
     tolerance_z: f64,
@@ -321,6 +325,9 @@ fn run_cli() -> Result<()> {
     }
 }
 
+/// Examples per forward pass when export scores the test split.
+const STATS_BATCH: usize = 256;
+
 fn export_cmd(a: ExportArgs) -> Result<()> {
     // Export verifies on CPU in f32 whatever device trained the model, so the check measures the
     // graphs the way ONNX Runtime on CPU will run them.
@@ -337,6 +344,18 @@ fn export_cmd(a: ExportArgs) -> Result<()> {
         .ok()
         .and_then(|rows| rows.iter().rev().find_map(|r| r.test_bpd));
     let evaluation = saved_evaluation(&a.run, loaded.state.step);
+    let test_scores = match a.score_examples {
+        Some(0) => None,
+        limit => eval::bits_per_dim_stats(
+            &loaded.model,
+            &data,
+            Split::Test,
+            STATS_BATCH,
+            limit,
+            &device,
+        )?,
+    };
+    let summary_scores = test_scores;
     let summary = TrainingSummary {
         dataset: loaded.options.data.clone(),
         epochs: loaded.state.epoch as usize,
@@ -346,6 +365,7 @@ fn export_cmd(a: ExportArgs) -> Result<()> {
         command: Some(loaded.options.command_line(&a.run)),
         machine: Some(machine()),
         evaluation,
+        test_scores: summary_scores,
     };
     let tolerance = Tolerances {
         z_max_abs: a.tolerance_z,
@@ -383,6 +403,12 @@ fn export_cmd(a: ExportArgs) -> Result<()> {
         "  verified on {} test examples: {}",
         report.errors.batch, report.errors
     );
+    if let Some(t) = &summary_scores {
+        println!(
+            "  test bits/dim (u = 0.5) over {} examples: mean {:.4}, std {:.4} (the runtime's typicality reference)",
+            t.count, t.mean, t.std
+        );
+    }
     Ok(())
 }
 
