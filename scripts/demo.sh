@@ -20,6 +20,9 @@ ex=pretrained/examples
   "$ex/test0002-trouser.png" "$ex/test0004-shirt.png" \
   "$ex/test0006-coat.png" "$ex/test0003-trouser.png"
 "$bin/runtime" reconstruct --model pretrained/fmnist --out "$out/pretrained-reconstruction.png" "$ex"
+echo "-- out-of-distribution flags (docs/ood.md): 8 Fashion-MNIST test images, then 4 MNIST digits"
+"$bin/runtime" score --model pretrained/fmnist --ood "$ex" "$ex/ood" | tee "$out/pretrained-ood.csv" \
+  | cut -d, -f1,3,5,8
 
 echo "== 1/4 trainer fit: preset tiny, embedded Fashion-MNIST slice, $steps steps"
 if [ -f "$out/run/checkpoint.safetensors" ]; then
@@ -49,6 +52,8 @@ Done. Files:
   $out/pretrained-t{0.5,0.7,1.0}.png  64 samples each from the pretrained model (temperatures 0.5, 0.7, 1.0)
   $out/pretrained-interpolation.png  latent paths between pairs of test images (pretrained/examples)
   $out/pretrained-reconstruction.png test images (top) and their reconstructions through the flow
+  $out/pretrained-ood.csv            bits/dim, complexity-corrected score and out-of-distribution flag of
+                                     pretrained/examples (clothes: kept) and pretrained/examples/ood (digits: flagged)
   $out/run/curve.png            training curve (bits/dim)
   $out/run/samples/             sample grids written during training (candle)
   $out/model/                   the bundle: forward.onnx, inverse.onnx, model.json

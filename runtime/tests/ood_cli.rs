@@ -38,8 +38,12 @@ fn copy_bundle(dir: &Path) -> std::io::Result<PathBuf> {
 /// The 8 Fashion-MNIST test images shipped in pretrained/examples, sorted.
 fn examples() -> std::io::Result<Vec<String>> {
     let mut files: Vec<String> = std::fs::read_dir(pretrained().join("examples"))?
-        .map(|e| e.map(|e| e.path().display().to_string()))
-        .collect::<Result<_, _>>()?;
+        .map(|e| e.map(|e| e.path()))
+        .collect::<Result<Vec<_>, _>>()?
+        .into_iter()
+        .filter(|p| p.is_file())
+        .map(|p| p.display().to_string())
+        .collect();
     files.sort();
     Ok(files)
 }
