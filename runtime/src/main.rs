@@ -614,7 +614,9 @@ fn calibrate(flow: &Flow, a: CalibrateArgs) -> Result<ExitCode> {
     }
     let calibration = flow.calibrate(&x, n, statistic, a.false_positive_rate)?;
     let out = a.out.unwrap_or_else(|| flow.default_calibration_path());
-    calibration.write(&out)?;
+    calibration
+        .write(&out)
+        .context("writing the calibration; --out FILE keeps it outside the bundle")?;
     println!(
         "calibrated {} on {n} in-distribution items: threshold {:.4} flags {:.2}% of them (asked for at most {}%)",
         calibration.statistic,
@@ -664,6 +666,30 @@ fn info(flow: &Flow) -> Result<ExitCode> {
     println!("training:        {}", m.training);
     println!("export errors:   {}", m.export_errors);
     println!("model layout:    {}", m.model_layout());
+    match flow.test_scores()? {
+        Some(s) => println!(
+            "test bits/dim:   mean {:.4}, std {:.4} over {} examples (u = 0.5; the typicality reference)",
+            s.mean, s.std, s.count
+        ),
+        None => {
+            println!("test bits/dim:   not recorded (no typicality score; re-export to add it)")
+        }
+    }
+    let calibration_path = flow.default_calibration_path();
+    if calibration_path.exists() {
+        match flow.load_calibration(&calibration_path) {
+            Ok(c) => println!(
+                "ood calibration: {} > {:.4} flags at most {}% (fitted on {} items)",
+                c.statistic,
+                c.threshold,
+                c.false_positive_rate * 100.0,
+                c.items
+            ),
+            Err(e) => println!("ood calibration: unusable: {e}"),
+        }
+    } else {
+        println!("ood calibration: none (runtime calibrate)");
+    }
     println!("config:          {}", m.config);
     println!("provider:        {}", flow.provider());
     println!("onnxruntime lib: {}", flow.library_path().display());
