@@ -73,7 +73,23 @@ pub fn score(
     limit: Option<usize>,
     device: &Device,
 ) -> Result<Score> {
-    let lp = log_probs(
+    let nll: Vec<f64> = midpoint_log_probs(model, data, split, batch_size, limit, device)?
+        .iter()
+        .map(|v| -v)
+        .collect();
+    Ok(Score::from_nll(&nll, data.kind.numel()))
+}
+
+/// [`log_probs`] at `u = 0.5`.
+fn midpoint_log_probs(
+    model: &RealNvp,
+    data: &Dataset,
+    split: Split,
+    batch_size: usize,
+    limit: Option<usize>,
+    device: &Device,
+) -> Result<Vec<f64>> {
+    log_probs(
         model,
         data,
         split,
@@ -81,9 +97,7 @@ pub fn score(
         batch_size,
         limit,
         device,
-    )?;
-    let nll: Vec<f64> = lp.iter().map(|v| -v).collect();
-    Ok(Score::from_nll(&nll, data.kind.numel()))
+    )
 }
 
 /// Mean and spread of per-example bits/dim over the first `limit` examples of `split` (all when `None`) at
@@ -97,15 +111,7 @@ pub fn bits_per_dim_stats(
     limit: Option<usize>,
     device: &Device,
 ) -> Result<Option<ScoreStats>> {
-    let lp = log_probs(
-        model,
-        data,
-        split,
-        EvalNoise::Midpoint,
-        batch_size,
-        limit,
-        device,
-    )?;
+    let lp = midpoint_log_probs(model, data, split, batch_size, limit, device)?;
     let per_bit = data.kind.numel() as f64 * std::f64::consts::LN_2;
     let bpd: Vec<f64> = lp.iter().map(|v| -v / per_bit).collect();
     Ok(ScoreStats::from_scores(&bpd))
