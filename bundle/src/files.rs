@@ -223,7 +223,15 @@ pub fn remove_stale(dir: &Path) -> Result<Vec<PathBuf>> {
 fn remove_stale_of(dir: &Path, name: Option<&str>) -> Result<Vec<PathBuf>> {
     let entries = match std::fs::read_dir(dir) {
         Ok(entries) => entries,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        // No directory (or a path through a file): nothing of ours to remove.
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
+            ) =>
+        {
+            return Ok(Vec::new());
+        }
         Err(e) => return Err(BundleError::io(dir, e)),
     };
     let mut removed = Vec::new();
@@ -261,10 +269,7 @@ mod tests {
             temporary_owner(".checkpoint.safetensors.tmp-1234-0"),
             Some(("checkpoint.safetensors", 1234))
         );
-        assert_eq!(
-            temporary_owner(".my-model.new-7-12"),
-            Some(("my-model", 7))
-        );
+        assert_eq!(temporary_owner(".my-model.new-7-12"), Some(("my-model", 7)));
         assert_eq!(temporary_owner(".m.old-7-3"), Some(("m", 7)));
         for not_ours in [
             "checkpoint.safetensors",

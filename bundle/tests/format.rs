@@ -277,7 +277,9 @@ fn stale_temporaries_of_dead_writers_are_removed() -> Result {
         .parse::<u32>()?;
     assert!(!Path::new(&format!("/proc/{dead}")).exists());
     let me = std::process::id();
-    let stale_file = root.path().join(format!(".checkpoint.safetensors.tmp-{dead}-0"));
+    let stale_file = root
+        .path()
+        .join(format!(".checkpoint.safetensors.tmp-{dead}-0"));
     let stale_dir = root.path().join(format!(".model.new-{dead}-3"));
     let live = root.path().join(format!(".metrics.csv.tmp-{me}-0"));
     let other = root.path().join(".notes.tmp-x-1");
