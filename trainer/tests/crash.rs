@@ -111,9 +111,7 @@ fn sigkill_at_random_points_and_the_same_command_resumes() -> TestResult {
         .to_vec()
     };
     let reference = tmp.path().join("reference");
-    let started = Instant::now();
     trainer_within(&command(&reference), Duration::from_secs(120))?;
-    let uninterrupted = started.elapsed();
 
     let run = tmp.path().join("run");
     let mut resume = command(&run);
