@@ -148,7 +148,14 @@ pub fn replace_dir(out: &Path, files: &[(&str, Vec<u8>)], allowed: &[&str]) -> R
                 return Ok(());
             }
             // Another writer put its directory in place between our two renames: move that one aside too.
-            Err(e) if out.exists() && e.kind() != std::io::ErrorKind::NotFound => continue,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::DirectoryNotEmpty | std::io::ErrorKind::AlreadyExists
+                ) || (out.exists() && e.kind() != std::io::ErrorKind::NotFound) =>
+            {
+                continue;
+            }
             Err(e) => {
                 restore(out, &aside);
                 return Err(cleanup(BundleError::io(out, e)));
