@@ -134,7 +134,7 @@ fn sigkill_at_random_points_and_the_same_command_resumes() -> TestResult {
         // training has passed a random step, wherever the process then is (a step, a metrics row, a
         // checkpoint being written).
         let start_up = Duration::from_secs_f64(rng.random_range(0.0..0.15));
-        let target = rng.random_range(logged(&run) + 1..STEPS - 50);
+        let target = rng.random_range((logged(&run) + 1).min(STEPS - 51)..STEPS - 50);
         let mut child = Command::new(env!("CARGO_BIN_EXE_trainer"))
             .args(&args)
             .stdout(Stdio::null())
