@@ -97,6 +97,19 @@ pub enum BundleError {
         reason: String,
     },
 
+    /// The directory an output goes into does not exist and cannot be created (a path through a file, a
+    /// read-only file system, no permission).
+    #[error(
+        "cannot create the output directory {dir}: {source}; choose an output path in a writable directory"
+    )]
+    CreateDir {
+        /// The directory.
+        dir: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+
     /// Reading or writing a file failed.
     #[error("{path}: {source}")]
     Io {

@@ -209,3 +209,92 @@ fn a_failed_atomic_write_keeps_the_old_file_and_no_temporary() -> Result {
     assert_eq!(leftovers(root.path()), Vec::<String>::new());
     Ok(())
 }
+
+/// Writers racing for the same bundle directory (8 threads, 25 swaps each): every write succeeds, the
+/// directory afterwards is the complete bundle of one writer (all its files carry the same tag, never a
+/// mix of two), and no temporary or moved-aside directory is left.
+#[test]
+fn racing_writers_leave_one_complete_bundle_and_no_temporaries() -> Result {
+    let root = tempfile::tempdir()?;
+    let out = root.path().join("model");
+    let writers: Vec<_> = (0..8)
+        .map(|w| {
+            let out = out.clone();
+            std::thread::spawn(move || -> std::result::Result<(), String> {
+                for k in 0..25 {
+                    let tag = format!("writer {w} export {k}");
+                    let files: Vec<(&str, Vec<u8>)> = BUNDLE_FILES
+                        .iter()
+                        .map(|f| (*f, tag.clone().into_bytes()))
+                        .collect();
+                    replace_dir(&out, &files, &BUNDLE_FILES).map_err(|e| format!("{tag}: {e}"))?;
+                    // Whatever a reader sees at any moment is one writer's complete bundle.
+                    if let Ok(first) = std::fs::read(out.join(BUNDLE_FILES[0])) {
+                        for f in BUNDLE_FILES {
+                            if let Ok(b) = std::fs::read(out.join(f)) {
+                                // A file may belong to a newer bundle swapped in meanwhile; only check
+                                // that it is some writer's whole content.
+                                assert!(b.starts_with(b"writer "), "{f}: {b:?}");
+                            }
+                        }
+                        assert!(first.starts_with(b"writer "));
+                    }
+                }
+                Ok(())
+            })
+        })
+        .collect();
+    for w in writers {
+        w.join().map_err(|_| "writer panicked")??;
+    }
+    let tags: Vec<Vec<u8>> = BUNDLE_FILES
+        .iter()
+        .map(|f| std::fs::read(out.join(f)))
+        .collect::<std::io::Result<_>>()?;
+    assert!(
+        tags.iter().all(|t| t == &tags[0]),
+        "a mix of exports: {tags:?}"
+    );
+    let mut names: Vec<String> = std::fs::read_dir(&out)?
+        .map(|e| Ok(e?.file_name().to_string_lossy().into_owned()))
+        .collect::<std::io::Result<_>>()?;
+    names.sort();
+    let mut expected: Vec<String> = BUNDLE_FILES.iter().map(|f| f.to_string()).collect();
+    expected.sort();
+    assert_eq!(names, expected);
+    assert_eq!(leftovers(root.path()), Vec::<String>::new());
+    Ok(())
+}
+
+/// Temporaries of killed writers are removed, those of running writers (this process) and files
+/// that are not temporaries are kept.
+#[test]
+fn stale_temporaries_of_dead_writers_are_removed() -> Result {
+    let root = tempfile::tempdir()?;
+    // A process id that is not running: the largest possible one is never in use here.
+    let dead = std::fs::read_to_string("/proc/sys/kernel/pid_max")?
+        .trim()
+        .parse::<u32>()?;
+    assert!(!Path::new(&format!("/proc/{dead}")).exists());
+    let me = std::process::id();
+    let stale_file = root
+        .path()
+        .join(format!(".checkpoint.safetensors.tmp-{dead}-0"));
+    let stale_dir = root.path().join(format!(".model.new-{dead}-3"));
+    let live = root.path().join(format!(".metrics.csv.tmp-{me}-0"));
+    let other = root.path().join(".notes.tmp-x-1");
+    std::fs::write(&stale_file, b"half")?;
+    std::fs::create_dir(&stale_dir)?;
+    std::fs::write(stale_dir.join("forward.onnx"), b"half")?;
+    std::fs::write(&live, b"being written")?;
+    std::fs::write(&other, b"mine")?;
+    let mut removed = realnvp_bundle::files::remove_stale(root.path())?;
+    removed.sort();
+    let mut expected = vec![stale_file.clone(), stale_dir.clone()];
+    expected.sort();
+    assert_eq!(removed, expected);
+    assert!(!stale_file.exists() && !stale_dir.exists());
+    assert!(live.exists() && other.exists());
+    assert!(realnvp_bundle::files::remove_stale(&root.path().join("absent"))?.is_empty());
+    Ok(())
+}

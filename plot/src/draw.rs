@@ -24,7 +24,45 @@ pub(crate) fn rect_outline(img: &mut RgbImage, x: i64, y: i64, w: i64, h: i64) {
     fill(img, x + w - 1, y, 1, h, FRAME.0);
 }
 
-/// A 2-pixel-wide line from `a` to `b`, clipped to `clip` = (x0, y0, x1, y1).
+/// The part of the segment `a`–`b` inside the box `(x0, y0, x1, y1)`, if any (Liang–Barsky); `None` for
+/// non-finite ends.
+fn clip_segment(
+    a: (f64, f64),
+    b: (f64, f64),
+    (x0, y0, x1, y1): (f64, f64, f64, f64),
+) -> Option<((f64, f64), (f64, f64))> {
+    if ![a.0, a.1, b.0, b.1].iter().all(|v| v.is_finite()) {
+        return None;
+    }
+    let (dx, dy) = (b.0 - a.0, b.1 - a.1);
+    let (mut t0, mut t1) = (0.0f64, 1.0f64);
+    for (p, q) in [
+        (-dx, a.0 - x0),
+        (dx, x1 - a.0),
+        (-dy, a.1 - y0),
+        (dy, y1 - a.1),
+    ] {
+        if p == 0.0 {
+            if q < 0.0 {
+                return None;
+            }
+        } else {
+            let r = q / p;
+            if p < 0.0 {
+                t0 = t0.max(r);
+            } else {
+                t1 = t1.min(r);
+            }
+        }
+    }
+    (t0 <= t1).then_some((
+        (a.0 + t0 * dx, a.1 + t0 * dy),
+        (a.0 + t1 * dx, a.1 + t1 * dy),
+    ))
+}
+
+/// A 2-pixel-wide line from `a` to `b`, clipped to `clip` = (x0, y0, x1, y1). Only the part inside
+/// `clip` is walked, so a point far off the picture (a loss spike) costs no more than one across it.
 pub(crate) fn line(
     img: &mut RgbImage,
     a: (f64, f64),
@@ -32,6 +70,15 @@ pub(crate) fn line(
     c: [u8; 3],
     clip: (i64, i64, i64, i64),
 ) {
+    let bounds = (
+        clip.0 as f64 - 1.0,
+        clip.1 as f64 - 1.0,
+        clip.2 as f64,
+        clip.3 as f64,
+    );
+    let Some((a, b)) = clip_segment(a, b, bounds) else {
+        return;
+    };
     let steps = ((b.0 - a.0).abs().max((b.1 - a.1).abs()).ceil() as usize).max(1);
     for i in 0..=steps {
         let t = i as f64 / steps as f64;

@@ -123,3 +123,36 @@ fn heat_map_is_brightest_where_the_density_peaks_and_matches_the_panel_grid() {
     assert_eq!(brightest, 4 * 20 + 14);
     assert!(brightness(brightest) > brightness(15 * 20 + 5) + 200);
 }
+
+/// A curve with a point far off the picture (a diverging loss: 1e22 among values near 1) is drawn
+/// at once, the visible part in the series' colour: only the part of a segment inside the plot is
+/// walked (walking all of it took forever and hung `trainer fit`).
+#[test]
+fn a_point_far_off_the_plot_is_drawn_at_once() -> Result<(), Box<dyn std::error::Error>> {
+    let (done, wait) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut points: Vec<(f64, f64)> = (0..100)
+            .map(|i| (i as f64, 1.0 + 0.01 * i as f64))
+            .collect();
+        points[50].1 = 1e22;
+        let img = line_plot(
+            &[Series {
+                points: &points,
+                colour: PALETTE[0],
+                label: "train",
+            }],
+            Axes {
+                x: "step",
+                y: "bits/dim",
+            },
+            300,
+            200,
+        );
+        let _ = done.send(img.pixels().filter(|p| p.0 == PALETTE[0]).count());
+    });
+    let coloured = wait
+        .recv_timeout(std::time::Duration::from_secs(20))
+        .map_err(|_| "line_plot did not return within 20 s")?;
+    assert!(coloured > 100, "{coloured} pixels in the series colour");
+    Ok(())
+}

@@ -20,6 +20,10 @@ use crate::error::{Result, RuntimeError};
 use crate::library;
 use crate::options::{Device, LoadOptions, Provider};
 
+/// The most values (samples × latent size) one call of [`Flow::sample_latent`] or [`Flow::sample`] draws:
+/// 2^28 f32, 1 GiB.
+pub const MAX_SAMPLE_VALUES: usize = 1 << 28;
+
 /// The largest difference between two arrays of the same length.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Discrepancy {
@@ -335,13 +339,25 @@ impl Flow {
     }
 
     /// Draws `n` latents `z ~ N(0, temperature² I)` from a `StdRng` seeded with `seed` (deterministic for a given
-    /// seed, `n` and latent size).
+    /// seed, `n` and latent size). At most [`MAX_SAMPLE_VALUES`] values (`n` × latent size) per call; more is an
+    /// `InvalidOption` error rather than an allocation that aborts the process.
     pub fn sample_latent(&self, n: usize, temperature: f32, seed: u64) -> Result<Vec<f32>> {
         if !(temperature.is_finite() && temperature > 0.0) {
             return Err(RuntimeError::InvalidTemperature { value: temperature });
         }
         if n == 0 {
             return Err(RuntimeError::EmptyBatch);
+        }
+        let most = MAX_SAMPLE_VALUES / self.latent_dim().max(1);
+        if n > most {
+            return Err(RuntimeError::InvalidOption {
+                name: "n",
+                reason: format!(
+                    "{n} samples: at most {most} per call with this model ({} values each, {MAX_SAMPLE_VALUES} \
+                     values in all); draw more in several calls with different seeds",
+                    self.latent_dim()
+                ),
+            });
         }
         let mut rng = StdRng::seed_from_u64(seed);
         Ok((0..n * self.latent_dim())

@@ -31,7 +31,7 @@ mod options;
 pub mod vector_io;
 
 pub use error::{Result, RuntimeError};
-pub use flow::{Discrepancy, Encoded, Flow, RoundTrip};
+pub use flow::{Discrepancy, Encoded, Flow, MAX_SAMPLE_VALUES, RoundTrip};
 pub use library::{
     LibraryAttempt, LibrarySource, ORT_DYLIB_ENV, SYSTEM_LIBRARY_NAMES, library_candidates,
     loaded_library_path,

@@ -105,7 +105,7 @@ struct SampleArgs {
     #[arg(long, default_value_t = 64)]
     n: usize,
     /// Latent standard deviation; 1.0 samples the model as trained, lower gives cleaner samples.
-    #[arg(long, default_value_t = 0.7)]
+    #[arg(long, default_value_t = 0.7, allow_negative_numbers = true)]
     temperature: f32,
     /// Random seed; the same seed gives the same samples.
     #[arg(long, default_value_t = 1)]
@@ -184,10 +184,10 @@ struct CheckArgs {
     #[arg(long, default_value_t = 16)]
     n: usize,
     /// Largest allowed relative error, max|a - b| / max(1, max|a|).
-    #[arg(long, default_value_t = 1e-3)]
+    #[arg(long, default_value_t = 1e-3, allow_negative_numbers = true)]
     tolerance: f32,
     /// Sampling temperature of the fresh samples.
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = 1.0, allow_negative_numbers = true)]
     temperature: f32,
     /// Random seed.
     #[arg(long, default_value_t = 0)]
@@ -207,7 +207,18 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            // The causes once each: an I/O error's text is already in its parent's message.
+            let mut line = String::new();
+            for cause in e.chain().map(ToString::to_string) {
+                if !line.contains(&cause) {
+                    line += &if line.is_empty() {
+                        cause
+                    } else {
+                        format!(": {cause}")
+                    };
+                }
+            }
+            eprintln!("error: {line}");
             ExitCode::FAILURE
         }
     }

@@ -390,3 +390,22 @@ fn cuda_device_works_or_is_a_clear_error() {
         Err(other) => panic!("{other:?}"),
     }
 }
+
+#[test]
+fn too_many_samples_is_refused_before_allocating() {
+    let flow = Flow::load(bundle(&[]), &cpu()).unwrap();
+    let most = realnvp_runtime::MAX_SAMPLE_VALUES / flow.latent_dim();
+    for n in [most + 1, usize::MAX] {
+        match flow.sample(n, 1.0, 0).unwrap_err() {
+            RuntimeError::InvalidOption { name, reason } => {
+                assert_eq!(name, "n");
+                assert!(reason.contains(&most.to_string()), "{reason}");
+            }
+            other => panic!("{n}: {other:?}"),
+        }
+    }
+    assert!(matches!(
+        flow.sample_latent(most + 1, 1.0, 0).unwrap_err(),
+        RuntimeError::InvalidOption { name: "n", .. }
+    ));
+}

@@ -44,6 +44,19 @@ pub enum ExportError {
         /// What was allowed.
         tolerance: Tolerances,
     },
+    /// A weight of an emitted graph is NaN or ±Inf: the model is not finite (a damaged checkpoint).
+    #[error(
+        "the {graph} graph's weight `{name}` holds {value}: the model is not finite (a damaged or diverged \
+         checkpoint). Nothing was written; train again from an earlier state or with a lower --lr"
+    )]
+    NonFinite {
+        /// `forward` or `inverse`.
+        graph: &'static str,
+        /// The initializer's name.
+        name: String,
+        /// The first non-finite value.
+        value: f32,
+    },
     /// The verification batch is empty or has the wrong shape.
     #[error("verification batch: {0}")]
     Batch(String),
@@ -185,6 +198,12 @@ pub fn export_bundle(
     let mut forward = model.forward_onnx(&[])?;
     let mut inverse = model.inverse_onnx(&[])?;
 
+    for (direction, graph) in [
+        (Direction::Forward, &forward),
+        (Direction::Inverse, &inverse),
+    ] {
+        refuse_non_finite(direction, graph)?;
+    }
     progress(ExportStage::Verify);
     let errors = measure_errors(model, &forward, &inverse, &batch)?;
     let ok = errors.z_max_abs <= tolerance.z_max_abs
@@ -217,6 +236,32 @@ pub fn export_bundle(
         errors,
         dir: out.to_path_buf(),
     })
+}
+
+/// Fails on the first NaN or ±Inf among `graph`'s f32 initializers: no non-finite graph is ever written.
+fn refuse_non_finite(direction: Direction, graph: &ModelProto) -> Result<(), ExportError> {
+    let initializers = graph.graph.iter().flat_map(|g| &g.initializer);
+    for init in initializers {
+        let raw = init
+            .raw_data
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]));
+        let raw = (init.data_type == 1).then_some(raw).into_iter().flatten();
+        if let Some(value) = init
+            .float_data
+            .iter()
+            .copied()
+            .chain(raw)
+            .find(|v| !v.is_finite())
+        {
+            return Err(ExportError::NonFinite {
+                graph: direction.as_str(),
+                name: init.name.clone(),
+                value,
+            });
+        }
+    }
+    Ok(())
 }
 
 fn eval_graph(

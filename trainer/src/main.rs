@@ -178,7 +178,7 @@ struct SampleArgs {
     #[arg(long, default_value_t = 64)]
     n: usize,
     /// Standard deviation of the latent (1 = the model's distribution; < 1 sharper samples).
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = 1.0, allow_negative_numbers = true)]
     temperature: f64,
     /// Seed of the latent draw.
     #[arg(long, default_value_t = 0)]
@@ -293,7 +293,7 @@ fn main() -> std::process::ExitCode {
     match run_cli() {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("Error: {e:?}");
+            eprintln!("Error: {}", one_line(&e));
             let interrupted = matches!(
                 e.downcast_ref::<realnvp_trainer::TrainError>(),
                 Some(realnvp_trainer::TrainError::Interrupted { .. })
@@ -301,6 +301,22 @@ fn main() -> std::process::ExitCode {
             std::process::ExitCode::from(if interrupted { EXIT_INTERRUPTED } else { 1 })
         }
     }
+}
+
+/// The error and its causes on one line, each cause once (a cause whose text the message already
+/// holds is not repeated).
+fn one_line(e: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if !line.contains(&text) {
+            if !line.is_empty() {
+                line.push_str(": ");
+            }
+            line.push_str(&text);
+        }
+    }
+    line
 }
 
 fn run_cli() -> Result<()> {
@@ -680,8 +696,15 @@ fn eval_cmd(a: EvalArgs) -> Result<()> {
 fn sample_cmd(a: SampleArgs) -> Result<()> {
     let device = device::open(a.device)?;
     let loaded = run::load_run(&a.run, &device)?;
-    let x = sample::sample(&loaded.model, a.n, a.temperature, a.seed, &device)?;
     let ext = a.out.extension().and_then(|e| e.to_str()).unwrap_or("");
+    let vectors = loaded.model.config().data.dims().len() == 1;
+    if !(ext == "png" || (vectors && ext == "csv")) {
+        bail!(
+            "--out {}: use .png for images, .png or .csv for vectors",
+            a.out.display()
+        );
+    }
+    let x = sample::sample(&loaded.model, a.n, a.temperature, a.seed, &device)?;
     match (x.rank(), ext) {
         (4, "png") => {
             let v = x.flatten_all()?.to_vec1::<f32>()?;
@@ -723,5 +746,6 @@ fn write_csv(path: &Path, rows: &[Vec<f32>]) -> Result<()> {
         out.push_str(&cells.join(","));
         out.push('\n');
     }
-    std::fs::write(path, out).with_context(|| format!("writing {}", path.display()))
+    realnvp_bundle::files::write_atomic(path, out.as_bytes())
+        .with_context(|| format!("writing {}", path.display()))
 }

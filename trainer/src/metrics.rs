@@ -108,7 +108,10 @@ pub fn append(path: &Path, row: &Row) -> Result<()> {
         .append(true)
         .open(path)
         .map_err(|e| TrainError::io(path, e))?;
-    writeln!(f, "{}", row.to_csv()).map_err(|e| TrainError::io(path, e))
+    // One write of the whole line: a process killed meanwhile leaves at most one torn last line,
+    // which `read` skips and a resume drops.
+    f.write_all(format!("{}\n", row.to_csv()).as_bytes())
+        .map_err(|e| TrainError::io(path, e))
 }
 
 #[cfg(test)]

@@ -243,6 +243,14 @@ pub struct LoadedRun {
 /// Loads the model of `RUN_DIR` from its checkpoint (weights and running statistics): the
 /// averaged weights when the run keeps an average (`ema_decay`), else the live ones.
 pub fn load_run(dir: &Path, device: &Device) -> Result<LoadedRun> {
+    if !dir.join(CHECKPOINT_FILE).is_file() {
+        return Err(TrainError::run(
+            dir,
+            format!(
+                "is not a run directory (no {CHECKPOINT_FILE}); give the --out of a `trainer fit` run"
+            ),
+        ));
+    }
     let config = FlowConfig::from_file(&dir.join(CONFIG_FILE))?;
     let options: FitOptions = read_json(&dir.join(RUN_FILE))?;
     let ck = checkpoint::load(&dir.join(CHECKPOINT_FILE), device)?;

@@ -106,8 +106,16 @@ pub fn fit(
     let mut t = Trainer::new(dir, model, varmap, adam, &data, options, device)?;
     t.state = TrainState::new(options.lr);
     let created = !dir.exists();
+    remove_stale_temporaries(dir)?;
     let start = (|| {
-        std::fs::create_dir_all(dir).map_err(|e| TrainError::io(dir, e))?;
+        std::fs::create_dir_all(dir).map_err(|e| {
+            TrainError::run(
+                dir,
+                format!(
+                    "cannot create the run directory ({e}); choose an --out in a writable directory"
+                ),
+            )
+        })?;
         run::write_json(&dir.join(CONFIG_FILE), config)?;
         run::write_json(&dir.join(RUN_FILE), options)?;
         metrics::rewrite(&dir.join(METRICS_FILE), &[])?;
@@ -155,6 +163,7 @@ pub fn resume_with(
     observer: &mut dyn Observer,
 ) -> Result<FitReport> {
     options.validate()?;
+    remove_stale_temporaries(dir)?;
     let loaded = run::load_run(dir, device)?;
     let config = loaded.model.config().clone();
     let data = run::load_data(&options.data, &config, options.seed)?;
@@ -186,6 +195,24 @@ pub fn resume_with(
         t.state.lr
     );
     t.run(observer)
+}
+
+/// Removes the temporary files that a session killed while writing (SIGKILL, power loss) left in the run
+/// directory `dir`, its `model/` and its `samples/` (see `realnvp_bundle::files::remove_stale`).
+fn remove_stale_temporaries(dir: &Path) -> Result<()> {
+    for d in [
+        dir.to_path_buf(),
+        dir.join(MODEL_DIR),
+        dir.join(run::SAMPLES_DIR),
+    ] {
+        for path in realnvp_bundle::files::remove_stale(&d)? {
+            tracing::info!(
+                "removed {}, left by a session that was killed while writing it",
+                path.display()
+            );
+        }
+    }
+    Ok(())
 }
 
 /// The trainable variables of `model`'s `varmap` (all but [`RealNvp::buffers`]), sorted by name
