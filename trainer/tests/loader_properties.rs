@@ -187,8 +187,11 @@ fn check_image(bytes: &[u8], shape: Option<(usize, usize, usize)>) {
 
 // ------------------------------------------------------------------------------------------ checkpoints
 
+/// A tensor of a checkpoint: name, shape, values.
+type NamedTensor = (String, Vec<usize>, Vec<f32>);
+
 /// A checkpoint's tensors: distinct names, small shapes, finite values.
-fn tensors() -> impl Strategy<Value = Vec<(String, Vec<usize>, Vec<f32>)>> {
+fn tensors() -> impl Strategy<Value = Vec<NamedTensor>> {
     prop::collection::btree_map(
         "[a-z][a-z0-9._]{0,10}",
         prop::collection::vec(1usize..4, 0..3),
@@ -236,11 +239,7 @@ fn state() -> impl Strategy<Value = TrainState> {
 }
 
 /// The bytes `checkpoint::write_file` (the writer `save` uses) produces for these tensors.
-fn checkpoint_bytes(
-    tensors: &[(String, Vec<usize>, Vec<f32>)],
-    state: &TrainState,
-    config: &FlowConfig,
-) -> Vec<u8> {
+fn checkpoint_bytes(tensors: &[NamedTensor], state: &TrainState, config: &FlowConfig) -> Vec<u8> {
     let named: Vec<(String, Tensor)> = tensors
         .iter()
         .map(|(name, shape, values)| {
@@ -256,7 +255,7 @@ fn checkpoint_bytes(
 
 /// What `from_bytes` accepts: finite f32 tensors; and when `like` is given (the file it was damaged from),
 /// the same names and shapes.
-fn check_checkpoint(bytes: &[u8], like: Option<&[(String, Vec<usize>, Vec<f32>)]>) {
+fn check_checkpoint(bytes: &[u8], like: Option<&[NamedTensor]>) {
     let Ok(ck) = checkpoint::from_bytes(bytes, Path::new("ck"), &Device::Cpu) else {
         return;
     };
@@ -566,4 +565,127 @@ fn checkpoint_with_a_non_finite_value_is_refused() {
     assert!(matches!(err, TrainError::Run { .. }), "{err}");
     assert!(err.to_string().contains("`w` holds inf"), "{err}");
     assert!(checkpoint::from_bytes(&file, Path::new("ck"), &Device::Cpu).is_ok());
+}
+
+/// The fuzz targets' seed inputs (`fuzz/seeds/TARGET/`): small valid files of each format, so that the fuzzer
+/// starts from inputs that get past the first checks. `REALNVP_WRITE_FUZZ_SEEDS=1` (re)writes them; otherwise
+/// this checks that each one is still accepted by its loader.
+#[test]
+fn fuzz_seeds_are_valid_inputs() {
+    use realnvp_bundle::{BundleMetadata, DataShape};
+    let root = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../fuzz/seeds"));
+    let grey: Vec<u8> = (0..16u8).map(|i| i * 16).collect();
+    let rgb: Vec<u8> = (0..48u8).map(|i| i * 5).collect();
+    let npm_pixels: Vec<u8> = (0..MNIST_PIXELS).map(|i| (i % 256) as u8).collect();
+    let csv_text = "\"x\",y,label\n1.5,-2,0\n3e-2,4,1\n\n5,6.25,2\n";
+    let card = BundleMetadata::new(
+        "00112233445566778899aabbccddeeff",
+        DataShape::Image {
+            channels: 1,
+            height: 28,
+            width: 28,
+        },
+        serde_json::json!({"kind": "logit", "alpha": 0.05}),
+        serde_json::json!({"layout": 2}),
+        serde_json::json!({"dataset": "fmnist", "steps": 10, "test_bits_per_dim": 3.25}),
+        serde_json::json!({"z_max_abs": 1e-6, "batch": 8}),
+    )
+    .to_card();
+    let with_pick = |pick: u8, file: Vec<u8>| [vec![pick], file].concat();
+    let seeds: Vec<(&str, &str, Vec<u8>)> = vec![
+        (
+            "idx",
+            "plain.idx",
+            idx_file(2, 3, 2, &(0..12).collect::<Vec<u8>>()),
+        ),
+        (
+            "idx",
+            "gzip.idx.gz",
+            gz(&idx_file(1, 2, 2, &[0, 64, 128, 255])),
+        ),
+        ("csv", "header.csv", csv_text.as_bytes().to_vec()),
+        ("csv", "gzip.csv.gz", gz(b"1,2\n3,4\n5,6\n")),
+        ("npm", "flat.json", npm_file(&npm_pixels, false)),
+        ("npm", "nested.json", npm_file(&npm_pixels, true)),
+        (
+            "image",
+            "grey.png",
+            with_pick(0, encode(1, 4, 4, &grey, image::ImageFormat::Png)),
+        ),
+        (
+            "image",
+            "rgb.png",
+            with_pick(4, encode(3, 4, 4, &rgb, image::ImageFormat::Png)),
+        ),
+        (
+            "image",
+            "grey.jpg",
+            with_pick(1, encode(1, 4, 4, &grey, image::ImageFormat::Jpeg)),
+        ),
+        (
+            "image",
+            "rgb.jpg",
+            with_pick(5, encode(3, 4, 4, &rgb, image::ImageFormat::Jpeg)),
+        ),
+        (
+            "checkpoint",
+            "moons.safetensors",
+            checkpoint_bytes(
+                &[
+                    (
+                        "a.w".into(),
+                        vec![2, 3],
+                        vec![0.5, -1.0, 2.0, 0.0, 1e-3, 7.0],
+                    ),
+                    ("adam.m.a.w".into(), vec![2], vec![0.25, -0.125]),
+                ],
+                &TrainState::new(1e-3),
+                &FlowConfig::preset("moons").unwrap(),
+            ),
+        ),
+        (
+            "model_json",
+            "model.json",
+            serde_json::to_vec_pretty(&card).unwrap(),
+        ),
+        // One edit per line (see the target): `\u{4}` sets data_shape, `\u{5}` latent_dim.
+        (
+            "metadata_props",
+            "shape.txt",
+            "\u{4}[3,4,4]\n\u{5}48\n".as_bytes().to_vec(),
+        ),
+        (
+            "metadata_props",
+            "training.txt",
+            "\u{9}{\"steps\": 1}\n".as_bytes().to_vec(),
+        ),
+        (
+            "runtime_csv",
+            "rows.csv",
+            with_pick(2, b"x0,x1\n1,2\n# c\n3.5,-4e3\n".to_vec()),
+        ),
+    ];
+    if std::env::var_os("REALNVP_WRITE_FUZZ_SEEDS").is_some() {
+        for (target, name, bytes) in &seeds {
+            std::fs::create_dir_all(root.join(target)).unwrap();
+            std::fs::write(root.join(target).join(name), bytes).unwrap();
+        }
+    }
+    for (target, name, _) in &seeds {
+        let path = root.join(target).join(name);
+        let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let ok = match *target {
+            "idx" => parse_idx(&bytes, &path).is_ok(),
+            "csv" => parse_csv(&bytes, &path, &[]).is_ok(),
+            "npm" => parse_npm(&bytes, &path).is_ok(),
+            "image" => parse_image(&bytes[1..], &path, None).is_ok(),
+            "checkpoint" => checkpoint::from_bytes(&bytes, &path, &Device::Cpu).is_ok(),
+            "model_json" => {
+                BundleMetadata::from_card(&path, std::str::from_utf8(&bytes).unwrap()).is_ok()
+            }
+            // Read by the bundle's and the runtime's own targets; here only that they are there.
+            _ => !bytes.is_empty(),
+        };
+        assert!(ok, "fuzz seed {} is not a valid input", path.display());
+    }
 }

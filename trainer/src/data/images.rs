@@ -64,6 +64,8 @@ fn decode_bytes(bytes: &[u8], path: &Path) -> Result<DynamicImage, DataError> {
 /// when it is grey and 3 otherwise. `path` names the file in errors (and its extension is the
 /// format's fallback when the content does not say): an undecodable file is a [`DataError::Image`],
 /// a bad `shape` [`DataError::Invalid`].
+// `((c, h, w), pixels)`, as the other image sources give their shape.
+#[allow(clippy::type_complexity)]
 pub fn parse_image(
     bytes: &[u8],
     path: &Path,
