@@ -3,8 +3,9 @@ SHELL := /bin/bash
 export ORT_DYLIB_PATH ?= $(CURDIR)/.ort/libonnxruntime.so
 CARGO ?= cargo
 DEMO_DIR ?= out/demo
+FUZZ_SECONDS ?= 60
 
-.PHONY: all setup build test lint doc demo bench clean-demo cuda
+.PHONY: all setup build test lint doc demo bench fuzz clean-demo cuda
 
 all: build
 
@@ -35,6 +36,11 @@ demo: build
 
 bench: setup
 	bash scripts/bench.sh
+
+# cargo-fuzz on every loader of outside input, FUZZ_SECONDS (60) per target, from fuzz/seeds; stops at the
+# first crash (docs/fuzzing.md). Installs cargo-fuzz when missing; RUSTC_BOOTSTRAP=1 on the stable toolchain.
+fuzz:
+	FUZZ_SECONDS=$(FUZZ_SECONDS) bash scripts/fuzz.sh
 
 # The trainer and runtime with their `cuda` features, in target-cuda/ so that the CPU build in target/ is
 # untouched. Needs no GPU: scripts/cuda-setup.sh installs nvcc and the CUDA 13 libraries from PyPI into

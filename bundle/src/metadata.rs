@@ -95,8 +95,10 @@ impl BundleMetadata {
         Key::ALL
             .iter()
             .map(|&key| {
+                // Only the keys stored as bare text (see `from_props`) write a string bare: a JSON key
+                // whose value is a string (`"training": "abc"`) must stay quoted to read back.
                 let text = match self.value(key, Some(direction)) {
-                    Value::String(s) => s,
+                    Value::String(s) if key.is_text() => s,
                     other => other.to_string(),
                 };
                 (key.prop(), text)
@@ -117,8 +119,7 @@ impl BundleMetadata {
                 file: file.into(),
             })?;
             Ok(match key {
-                // Stored as bare text.
-                Key::Direction | Key::PairId | Key::DataKind => Value::String(text.clone()),
+                _ if key.is_text() => Value::String(text.clone()),
                 _ => serde_json::from_str(text).map_err(|e| BundleError::InvalidKey {
                     key: prop,
                     file: file.into(),

@@ -182,6 +182,12 @@ impl Key {
         format!("{PROP_PREFIX}{}", self.name())
     }
 
+    /// Whether the graphs store this key's value as bare text (the direction, pair id and data kind);
+    /// every other value is stored as JSON, a JSON string in quotes.
+    pub fn is_text(self) -> bool {
+        matches!(self, Key::Direction | Key::PairId | Key::DataKind)
+    }
+
     /// Whether `model.json` carries this key (the direction is per graph).
     pub fn in_card(self) -> bool {
         self != Key::Direction

@@ -60,9 +60,9 @@ pub enum DataShape {
 
 impl DataShape {
     /// The shape of `kind` with per-item dimensions `dims` (`[C, H, W]` or `[D]`, all > 0); `None`
-    /// when the rank does not fit the kind or a size is 0.
+    /// when the rank does not fit the kind, a size is 0, or the element count overflows `usize`.
     pub fn from_dims(kind: DataKind, dims: &[usize]) -> Option<DataShape> {
-        if dims.contains(&0) {
+        if dims.contains(&0) || checked_product(dims).is_none() {
             return None;
         }
         match (kind, dims) {
@@ -84,9 +84,11 @@ impl DataShape {
         }
     }
 
-    /// Elements per item (`C·H·W` or `D`), which is also the latent size `L`.
+    /// Elements per item (`C·H·W` or `D`), which is also the latent size `L`. A shape built by hand
+    /// (or deserialized) whose count overflows gives `usize::MAX`, which no buffer matches, rather than
+    /// a wrapped count that one could.
     pub fn numel(&self) -> usize {
-        self.dims().iter().product()
+        checked_product(&self.dims()).unwrap_or(usize::MAX)
     }
 
     /// The per-item dimensions: `[C, H, W]` or `[D]`.
@@ -107,6 +109,10 @@ impl DataShape {
             .chain(self.dims().into_iter().map(|d| d as i64))
             .collect()
     }
+}
+
+fn checked_product(dims: &[usize]) -> Option<usize> {
+    dims.iter().try_fold(1usize, |n, &d| n.checked_mul(d))
 }
 
 impl fmt::Display for DataShape {

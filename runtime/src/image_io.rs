@@ -9,19 +9,22 @@ use realnvp_bundle::{DataShape, pixels};
 
 use crate::error::{Result, RuntimeError};
 
+/// `(C, W, H)` of an image shape that image files can hold: 1 or 3 channels, sides that fit in `u32`.
 fn split_shape(shape: DataShape, path: &Path) -> Result<(usize, u32, u32)> {
-    match shape {
-        DataShape::Image {
-            channels: c @ (1 | 3),
-            height,
-            width,
-        } => Ok((c, width as u32, height as u32)),
-        _ => Err(RuntimeError::ImageChannels {
-            path: path.to_path_buf(),
-            expected: "1 (grey) or 3 (RGB) channels".into(),
-            found: format!("a model data shape {shape} that image files cannot hold"),
-        }),
+    if let DataShape::Image {
+        channels: c @ (1 | 3),
+        height,
+        width,
+    } = shape
+        && let (Ok(w), Ok(h)) = (u32::try_from(width), u32::try_from(height))
+    {
+        return Ok((c, w, h));
     }
+    Err(RuntimeError::ImageChannels {
+        path: path.to_path_buf(),
+        expected: "1 (grey) or 3 (RGB) channels".into(),
+        found: format!("a model data shape {shape} that image files cannot hold"),
+    })
 }
 
 fn describe(color: ColorType) -> &'static str {
@@ -53,8 +56,22 @@ fn describe(color: ColorType) -> &'static str {
 /// ```
 pub fn load_image(path: impl AsRef<Path>, shape: DataShape) -> Result<Vec<f32>> {
     let path = path.as_ref();
-    let (channels, width, height) = split_shape(shape, path)?;
+    split_shape(shape, path)?;
     let bytes = std::fs::read(path).map_err(|e| RuntimeError::io(path, e))?;
+    image_from_bytes(bytes, shape, path)
+}
+
+/// Decodes the bytes of a PNG or JPEG file as [`load_image`] does: one data item of `shape = [C, H, W]`, with the
+/// same rules and errors. `path` only names the file in errors.
+///
+/// ```
+/// use realnvp_runtime::{DataShape, RuntimeError, image_io};
+/// let shape = DataShape::Image { channels: 1, height: 28, width: 28 };
+/// let err = image_io::image_from_bytes(b"not an image".to_vec(), shape, "upload.png".as_ref());
+/// assert!(matches!(err, Err(RuntimeError::ImageDecode { .. })));
+/// ```
+pub fn image_from_bytes(bytes: Vec<u8>, shape: DataShape, path: &Path) -> Result<Vec<f32>> {
+    let (channels, width, height) = split_shape(shape, path)?;
     let decode_error = |reason: String| RuntimeError::ImageDecode {
         path: path.to_path_buf(),
         reason,
@@ -92,7 +109,7 @@ pub fn load_image(path: impl AsRef<Path>, shape: DataShape) -> Result<Vec<f32>> 
         });
     }
 
-    let hw = (width * height) as usize;
+    let hw = width as usize * height as usize;
     let raw = image.as_bytes();
     let mut x = vec![0f32; channels * hw];
     // The decoder's bytes are interleaved (H, W, C); the model wants planar (C, H, W).

@@ -13,6 +13,18 @@ use realnvp_bundle::files::write_atomic;
 pub fn read_csv(path: impl AsRef<Path>, dim: usize) -> Result<(Vec<f32>, usize)> {
     let path = path.as_ref();
     let text = std::fs::read_to_string(path).map_err(|e| RuntimeError::io(path, e))?;
+    parse_csv(&text, dim, path)
+}
+
+/// Parses the text of a CSV file as [`read_csv`] does: `(data, rows)`, `rows × dim` finite values. `path` only
+/// names the file in errors.
+///
+/// ```
+/// let (x, rows) = realnvp_runtime::vector_io::parse_csv("a,b\n1,2\n3,4\n", 2, "t.csv".as_ref())?;
+/// assert_eq!((x, rows), (vec![1.0, 2.0, 3.0, 4.0], 2));
+/// # Ok::<(), realnvp_runtime::RuntimeError>(())
+/// ```
+pub fn parse_csv(text: &str, dim: usize, path: &Path) -> Result<(Vec<f32>, usize)> {
     let error = |line: usize, reason: String| RuntimeError::Csv {
         path: path.to_path_buf(),
         line,

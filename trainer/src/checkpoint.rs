@@ -224,6 +224,15 @@ pub fn save(
 /// Reads a checkpoint written by [`save`]; tensors are placed on `device`.
 pub fn load(path: &Path, device: &Device) -> Result<Checkpoint> {
     let bytes = std::fs::read(path).map_err(|e| TrainError::io(path, e))?;
+    from_bytes(&bytes, path, device)
+}
+
+/// Parses the bytes of a checkpoint file, as [`load`] does; tensors are placed on `device`.
+///
+/// `path` only names the file in errors. Anything [`save`] would not have written is refused with a
+/// typed error: not safetensors, another `format`, a `state` or `config` that does not parse, a
+/// tensor that is not f32, or a NaN or Inf in any tensor (which `save` refuses to write).
+pub fn from_bytes(bytes: &[u8], path: &Path, device: &Device) -> Result<Checkpoint> {
     let corrupt = |why: String| {
         TrainError::run(
             path,
@@ -232,9 +241,9 @@ pub fn load(path: &Path, device: &Device) -> Result<Checkpoint> {
             ),
         )
     };
-    let st = safetensors::SafeTensors::deserialize(&bytes).map_err(|e| corrupt(e.to_string()))?;
+    let st = safetensors::SafeTensors::deserialize(bytes).map_err(|e| corrupt(e.to_string()))?;
     let (_, header) =
-        safetensors::SafeTensors::read_metadata(&bytes).map_err(|e| corrupt(e.to_string()))?;
+        safetensors::SafeTensors::read_metadata(bytes).map_err(|e| corrupt(e.to_string()))?;
     let meta = header
         .metadata()
         .clone()
@@ -258,6 +267,14 @@ pub fn load(path: &Path, device: &Device) -> Result<Checkpoint> {
                 "`{name}` is {:?}, expected F32",
                 view.dtype()
             )));
+        }
+        let non_finite = view
+            .data()
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .find(|v| !v.is_finite());
+        if let Some(v) = non_finite {
+            return Err(corrupt(format!("`{name}` holds {v}")));
         }
         let t = Tensor::from_raw_buffer(view.data(), DType::F32, view.shape(), device)?;
         tensors.insert(name, t);

@@ -33,7 +33,27 @@ pub(crate) fn load(
         });
     }
     let bytes = std::fs::read(file).map_err(|e| DataError::io(file, e))?;
-    let bytes = maybe_gunzip(&bytes, file)?;
+    let (d, values) = parse_csv(&bytes, file, drop)?;
+    let rows = values.len() / d;
+    let (train, test) = split_indices(rows, test_fraction, &file.display().to_string())?;
+    Ok((d, gather(&values, d, &train), gather(&values, d, &test)))
+}
+
+/// Parses the bytes of a CSV table, gzip'd or not: returns `(d, values)`, the rows of the `d > 0`
+/// kept columns (all but the `drop` columns, header names or 1-based numbers), row-major, all finite.
+///
+/// Comma-separated, cells trimmed of spaces and double quotes; the first line is a header when any
+/// of its cells is not a number; blank lines are skipped; every row has the first line's width. A
+/// header with no rows gives no values.
+///
+/// `file` only names the file in errors: a ragged row or a bad cell is a [`DataError::Csv`] with its
+/// line and column, a bad `drop` column [`DataError::Invalid`], no lines at all [`DataError::Empty`].
+pub fn parse_csv(
+    bytes: &[u8],
+    file: &Path,
+    drop: &[String],
+) -> Result<(usize, Vec<f32>), DataError> {
+    let bytes = maybe_gunzip(bytes, file)?;
     let text = std::str::from_utf8(&bytes)
         .map_err(|e| DataError::malformed(file, format!("not UTF-8 text: {e}")))?;
     let mut lines = text
@@ -84,7 +104,6 @@ pub(crate) fn load(
         )));
     }
     let mut values = Vec::new();
-    let mut rows = 0;
     for (line, text) in lines {
         let row = cells(text);
         if row.len() != width {
@@ -108,10 +127,8 @@ pub(crate) fn load(
                 values.push(v);
             }
         }
-        rows += 1;
     }
-    let (train, test) = split_indices(rows, test_fraction, &file.display().to_string())?;
-    Ok((d, gather(&values, d, &train), gather(&values, d, &test)))
+    Ok((d, values))
 }
 
 #[cfg(test)]

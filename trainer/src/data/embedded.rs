@@ -13,8 +13,8 @@ const TEST: &[u8] = include_bytes!("../../data/fashion-mnist-t10k-first1000-imag
 
 /// Decodes the embedded slice: `((1, 28, 28), train [3000, 1, 28, 28], test [1000, 1, 28, 28])`.
 pub(crate) fn load() -> Result<ImageSplits, DataError> {
-    let (_, h, w, train) = idx::parse_images(TRAIN, Path::new("<embedded train slice>"))?;
-    let (_, _, _, test) = idx::parse_images(TEST, Path::new("<embedded test slice>"))?;
+    let (_, h, w, train) = idx::parse_idx(TRAIN, Path::new("<embedded train slice>"))?;
+    let (_, _, _, test) = idx::parse_idx(TEST, Path::new("<embedded test slice>"))?;
     Ok(((1, h, w), train, test))
 }
 

@@ -30,12 +30,12 @@ pub(crate) fn maybe_gunzip<'a>(bytes: &'a [u8], path: &Path) -> Result<Cow<'a, [
     Ok(Cow::Owned(out))
 }
 
-/// Parses an IDX3 image file (gzip'd or not): returns `(n, h, w, pixels [N, H, W])`.
-/// `path` is only used in error messages.
-pub(crate) fn parse_images(
-    bytes: &[u8],
-    path: &Path,
-) -> Result<(usize, usize, usize, Vec<u8>), DataError> {
+/// Parses the bytes of an IDX3 image file (gzip'd or not): returns `(n, h, w, pixels)`, the
+/// pixels `[N, H, W]` row-major, exactly `n · h · w` of them with `n`, `h`, `w` > 0.
+///
+/// `path` only names the file in errors. Anything else (a bad magic, element type or rank, a header
+/// whose sizes disagree with the data, corrupt gzip) is a [`DataError::Malformed`].
+pub fn parse_idx(bytes: &[u8], path: &Path) -> Result<(usize, usize, usize, Vec<u8>), DataError> {
     let bytes = maybe_gunzip(bytes, path)?;
     let bad = |reason: String| DataError::malformed(path, reason);
     if bytes.len() < 4 {
@@ -112,7 +112,7 @@ fn find(dir: &Path, stem: &str, hint: &str) -> Result<PathBuf, DataError> {
 
 fn read_images(path: &Path) -> Result<(usize, usize, usize, Vec<u8>), DataError> {
     let bytes = std::fs::read(path).map_err(|e| DataError::io(path, e))?;
-    parse_images(&bytes, path)
+    parse_idx(&bytes, path)
 }
 
 /// Loads `train-images` and `t10k-images` from `dir`: `((1, H, W), train, test)`.

@@ -37,7 +37,16 @@ fn list_images(dir: &Path) -> Result<Vec<PathBuf>, DataError> {
 }
 
 fn decode(path: &Path) -> Result<DynamicImage, DataError> {
-    let reader = image::ImageReader::open(path).map_err(|e| DataError::io(path, e))?;
+    let bytes = std::fs::read(path).map_err(|e| DataError::io(path, e))?;
+    decode_bytes(&bytes, path)
+}
+
+/// Decodes an image file's bytes; the format comes from the content, else from `path`'s extension.
+fn decode_bytes(bytes: &[u8], path: &Path) -> Result<DynamicImage, DataError> {
+    let mut reader = image::ImageReader::new(std::io::Cursor::new(bytes));
+    if let Ok(format) = image::ImageFormat::from_path(path) {
+        reader.set_format(format);
+    }
     let reader = reader
         .with_guessed_format()
         .map_err(|e| DataError::io(path, e))?;
@@ -45,6 +54,41 @@ fn decode(path: &Path) -> Result<DynamicImage, DataError> {
         path: path.into(),
         source,
     })
+}
+
+/// Decodes the bytes of one PNG or JPEG file as `images:DIR` does: returns `((c, h, w), pixels)`,
+/// the pixels `[C, H, W]`, exactly `c · h · w` of them.
+///
+/// With `shape = Some((c, h, w))` the image is converted to `c` channels (1 or 3) and resized to
+/// `h × w` (Triangle filter) where its size differs; with `None` it keeps its size, with 1 channel
+/// when it is grey and 3 otherwise. `path` names the file in errors (and its extension is the
+/// format's fallback when the content does not say): an undecodable file is a [`DataError::Image`],
+/// a bad `shape` [`DataError::Invalid`].
+// `((c, h, w), pixels)`, as the other image sources give their shape.
+#[allow(clippy::type_complexity)]
+pub fn parse_image(
+    bytes: &[u8],
+    path: &Path,
+    shape: Option<(usize, usize, usize)>,
+) -> Result<((usize, usize, usize), Vec<u8>), DataError> {
+    if let Some((c, h, w)) = shape {
+        check_channels(c, &path.display().to_string())?;
+        if h == 0 || w == 0 || u32::try_from(h).is_err() || u32::try_from(w).is_err() {
+            return Err(DataError::Invalid(format!(
+                "{}: cannot convert an image to {h}x{w} pixels",
+                path.display()
+            )));
+        }
+    }
+    let img = decode_bytes(bytes, path)?;
+    let shape = shape.unwrap_or_else(|| own_shape(&img));
+    Ok((shape, to_planar(img, shape)))
+}
+
+/// `(c, h, w)` of `img` as it is: 1 channel when it is grey, else 3.
+fn own_shape(img: &DynamicImage) -> (usize, usize, usize) {
+    let c = if img.color().has_color() { 3 } else { 1 };
+    (c, img.height() as usize, img.width() as usize)
 }
 
 /// Converts one image to `c` channels and `h x w`, returning `[C, H, W]` pixels.
@@ -101,11 +145,7 @@ pub(crate) fn load_dir(
     };
     let shape = match shape {
         Some(s) => s,
-        None => {
-            let img = decode(first)?;
-            let c = if img.color().has_color() { 3 } else { 1 };
-            (c, img.height() as usize, img.width() as usize)
-        }
+        None => own_shape(&decode(first)?),
     };
     check_channels(shape.0, &dir.display().to_string())?;
     let dim = shape.0 * shape.1 * shape.2;

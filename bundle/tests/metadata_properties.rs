@@ -1,0 +1,227 @@
+//! Properties of the metadata readers, the bundle's two loaders of outside input: a graph's `metadata_props`
+//! ([`BundleMetadata::from_props`]) and `model.json` ([`BundleMetadata::from_card`]).
+//!
+//! Valid metadata round-trips through both forms; arbitrary and damaged input gives either a typed error or
+//! metadata that keeps the format's invariants (known version, 32 hex digits of pair id, latent size = the
+//! shape's element count), never a panic. `fuzz/` runs the same readers under cargo-fuzz.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use proptest::prelude::*;
+use realnvp_bundle::{BundleError, BundleMetadata, DataShape, Direction, FORMAT_VERSION, Key};
+use serde_json::{Value, json};
+
+/// Any JSON value, nested a few levels: any integer, any finite float (the workspace enables serde_json's
+/// `float_roundtrip`; its default parser read some doubles back one ulp off), short decimals, any text.
+fn json_value() -> impl Strategy<Value = Value> {
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::from),
+        any::<i64>().prop_map(Value::from),
+        any::<u64>().prop_map(Value::from),
+        (prop::num::f64::NORMAL | prop::num::f64::SUBNORMAL | prop::num::f64::ZERO)
+            .prop_map(|f| json!(f)),
+        (-1_000_000i32..1_000_000, 0u32..6)
+            .prop_map(|(m, e)| json!(f64::from(m) / 10f64.powi(e as i32))),
+        ".{0,12}".prop_map(Value::from),
+    ];
+    leaf.prop_recursive(3, 24, 4, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..4).prop_map(Value::from),
+            prop::collection::btree_map(".{0,6}", inner, 0..4)
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
+        ]
+    })
+}
+
+fn data_shape() -> impl Strategy<Value = DataShape> {
+    prop_oneof![
+        (1usize..5, 1usize..64, 1usize..64).prop_map(|(channels, height, width)| {
+            DataShape::Image {
+                channels,
+                height,
+                width,
+            }
+        }),
+        (1usize..5000).prop_map(|dim| DataShape::Vector { dim }),
+    ]
+}
+
+fn metadata() -> impl Strategy<Value = BundleMetadata> {
+    (
+        "[0-9a-fA-F]{32}",
+        data_shape(),
+        json_value(),
+        json_value(),
+        json_value(),
+        json_value(),
+    )
+        .prop_map(|(pair_id, shape, pre, config, training, errors)| {
+            BundleMetadata::new(pair_id, shape, pre, config, training, errors)
+        })
+}
+
+fn props(meta: &BundleMetadata, direction: Direction) -> BTreeMap<String, String> {
+    meta.to_props(direction).into_iter().collect()
+}
+
+/// What every accepted metadata must satisfy, whatever it was read from.
+fn check_invariants(meta: &BundleMetadata) {
+    assert_eq!(meta.format_version, FORMAT_VERSION);
+    assert!(meta.pair_id.len() == 32 && meta.pair_id.bytes().all(|b| b.is_ascii_hexdigit()));
+    let dims = meta.data_shape.dims();
+    assert!(dims.iter().all(|&d| d > 0));
+    let count = dims.iter().try_fold(1usize, |n, &d| n.checked_mul(d));
+    assert_eq!(count, Some(meta.latent_dim()), "latent size of {dims:?}");
+    assert_eq!(
+        DataShape::from_dims(meta.data_kind(), &dims),
+        Some(meta.data_shape)
+    );
+}
+
+/// Reading what was read, written again, gives the same metadata: nothing accepted is lost in a re-export.
+fn check_rewrite(meta: &BundleMetadata) {
+    let file = Path::new("forward.onnx");
+    let again =
+        BundleMetadata::from_props(file, Direction::Forward, &props(meta, Direction::Forward))
+            .expect("re-reading accepted metadata");
+    assert_eq!(&again, meta);
+}
+
+const FILE: &str = "forward.onnx";
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(128))]
+
+    #[test]
+    fn valid_metadata_round_trips_through_props_and_card(meta in metadata()) {
+        for direction in Direction::BOTH {
+            let file = Path::new(direction.file());
+            let back = BundleMetadata::from_props(file, direction, &props(&meta, direction)).unwrap();
+            prop_assert_eq!(&back, &meta);
+        }
+        let text = meta.to_card().to_string();
+        let back = BundleMetadata::from_card(Path::new("model.json"), &text).unwrap();
+        prop_assert_eq!(&back, &meta);
+        meta.check_card(Path::new("."), &back).unwrap();
+    }
+
+    /// Arbitrary key/value maps (the real keys among made-up ones, with any text) never panic.
+    #[test]
+    fn arbitrary_props_give_valid_metadata_or_an_error(
+        entries in prop::collection::vec(
+            (prop_oneof![
+                prop::sample::select(Key::ALL.to_vec()).prop_map(|k| k.prop()),
+                ".{0,16}",
+            ], prop_oneof![".{0,24}", json_value().prop_map(|v| v.to_string())]),
+            0..16,
+        )
+    ) {
+        let map: BTreeMap<String, String> = entries.into_iter().collect();
+        if let Ok(meta) = BundleMetadata::from_props(Path::new(FILE), Direction::Forward, &map) {
+            check_invariants(&meta);
+            check_rewrite(&meta);
+        }
+    }
+
+    /// One key of valid props replaced by any text (or JSON), or removed: a typed error that names that key
+    /// (or the version / direction error), or metadata that still keeps the invariants.
+    #[test]
+    fn one_damaged_key_is_refused_or_harmless(
+        meta in metadata(),
+        key in prop::sample::select(Key::ALL.to_vec()),
+        value in prop::option::of(prop_oneof![".{0,24}", json_value().prop_map(|v| v.to_string())]),
+    ) {
+        let mut map = props(&meta, Direction::Forward);
+        match &value {
+            Some(v) => map.insert(key.prop(), v.clone()),
+            None => map.remove(&key.prop()),
+        };
+        match BundleMetadata::from_props(Path::new(FILE), Direction::Forward, &map) {
+            Ok(read) => {
+                prop_assert!(value.is_some(), "accepted props without {}", key.prop());
+                check_invariants(&read);
+                check_rewrite(&read);
+            }
+            Err(BundleError::MissingKey { key: k, .. }) => prop_assert_eq!(k, key.prop()),
+            Err(BundleError::InvalidKey { key: k, .. }) => prop_assert_eq!(k, key.prop()),
+            Err(BundleError::UnsupportedFormatVersion { .. }) => {
+                prop_assert_eq!(key, Key::FormatVersion)
+            }
+            Err(BundleError::WrongDirection { .. }) => prop_assert_eq!(key, Key::Direction),
+            Err(other) => prop_assert!(false, "unexpected error {other}"),
+        }
+    }
+
+    /// Any text as model.json never panics; what it accepts keeps the invariants.
+    #[test]
+    fn arbitrary_card_text_gives_valid_metadata_or_an_error(text in ".{0,200}") {
+        if let Ok(meta) = BundleMetadata::from_card(Path::new("model.json"), &text) {
+            check_invariants(&meta);
+        }
+    }
+
+    /// A valid model.json cut short anywhere, or with one byte changed: an error, or metadata that keeps the
+    /// invariants (a changed digit inside a number of the training summary is still a valid card).
+    #[test]
+    fn damaged_card_is_refused_or_valid(
+        meta in metadata(),
+        cut in any::<prop::sample::Index>(),
+        flip in any::<prop::sample::Index>(),
+        bit in 0u8..8,
+    ) {
+        let text = serde_json::to_string_pretty(&meta.to_card()).unwrap();
+        let mut truncated = text.clone();
+        let at = cut.index(text.len());
+        truncated.truncate((0..=at).rev().find(|&i| text.is_char_boundary(i)).unwrap_or(0));
+        if truncated.len() < text.len() {
+            prop_assert!(BundleMetadata::from_card(Path::new("model.json"), &truncated).is_err());
+        }
+        let mut bytes = text.into_bytes();
+        let i = flip.index(bytes.len());
+        bytes[i] ^= 1 << bit;
+        if let Ok(flipped) = String::from_utf8(bytes)
+            && let Ok(read) = BundleMetadata::from_card(Path::new("model.json"), &flipped)
+        {
+            check_invariants(&read);
+        }
+    }
+}
+
+/// Regression (found by reading the readers for the fuzz targets): a data shape whose element count overflows
+/// `usize` made `DataShape::numel` panic ("attempt to multiply with overflow") in builds with overflow checks,
+/// and wrap in release builds, where a `latent_dim` equal to the wrapped count passed the check.
+#[test]
+fn data_shape_whose_size_overflows_is_refused() {
+    let meta = BundleMetadata::new(
+        "00112233445566778899aabbccddeeff",
+        DataShape::Vector { dim: 2 },
+        json!({}),
+        json!({}),
+        json!({}),
+        json!({}),
+    );
+    let big = 1u64 << 32;
+    // 2^32 · (2^32 + 1) = 2^64 + 2^32 elements, which wraps to 2^32 in 64 bits.
+    let shape = json!([big, big + 1, 1]);
+    let wrapped = big.wrapping_mul(big + 1);
+    assert_eq!(wrapped, big);
+    let mut map = props(&meta, Direction::Forward);
+    map.insert(Key::DataKind.prop(), "image".into());
+    map.insert(Key::DataShape.prop(), shape.to_string());
+    map.insert(Key::LatentDim.prop(), wrapped.to_string());
+    let err = BundleMetadata::from_props(Path::new(FILE), Direction::Forward, &map)
+        .expect_err("a shape of 2^64 + 2^32 elements");
+    assert!(
+        matches!(&err, BundleError::InvalidKey { key, .. } if *key == Key::DataShape.prop()),
+        "{err}"
+    );
+    // The same shape built by hand counts as "too large for any buffer", never as a small wrapped count.
+    let by_hand = DataShape::Image {
+        channels: big as usize,
+        height: big as usize + 1,
+        width: 1,
+    };
+    assert_eq!(by_hand.numel(), usize::MAX);
+}
