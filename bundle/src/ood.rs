@@ -144,14 +144,19 @@ impl Calibration {
         score.is_nan() || score > self.threshold
     }
 
-    /// Reads and validates the calibration file at `path`.
+    /// Reads and validates the calibration file at `path` ([`Calibration::parse`]).
     pub fn read(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path).map_err(|e| BundleError::io(path, e))?;
+        Self::parse(path, &text)
+    }
+
+    /// Parses and validates the text of a calibration file read from `path` (named in errors).
+    pub fn parse(path: &Path, text: &str) -> Result<Self> {
         let invalid = |reason: String| BundleError::InvalidCalibration {
             file: path.into(),
             reason,
         };
-        let cal: Self = serde_json::from_str(&text).map_err(|e| invalid(e.to_string()))?;
+        let cal: Self = serde_json::from_str(text).map_err(|e| invalid(e.to_string()))?;
         if !(cal.pair_id.len() == 32 && cal.pair_id.bytes().all(|b| b.is_ascii_hexdigit())) {
             return Err(invalid(format!(
                 "pair_id `{}` is not 32 hex digits",

@@ -225,3 +225,81 @@ fn data_shape_whose_size_overflows_is_refused() {
     };
     assert_eq!(by_hand.numel(), usize::MAX);
 }
+
+// ---- calibration.json and the test statistics (out-of-distribution scoring) ----
+
+fn calibration() -> impl Strategy<Value = realnvp_bundle::Calibration> {
+    (
+        "[0-9a-f]{32}",
+        prop::sample::select(realnvp_bundle::OodStatistic::ALL.to_vec()),
+        0.001f64..0.999,
+        prop::num::f64::NORMAL | prop::num::f64::ZERO,
+        1usize..1_000_000,
+        0.0f64..=1.0,
+    )
+        .prop_map(
+            |(pair_id, statistic, false_positive_rate, threshold, items, fitted_rate)| {
+                realnvp_bundle::Calibration {
+                    pair_id,
+                    statistic,
+                    false_positive_rate,
+                    threshold,
+                    items,
+                    fitted_rate,
+                }
+            },
+        )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(128))]
+
+    /// What `runtime calibrate` writes reads back exactly, and only the export it names accepts it.
+    #[test]
+    fn calibration_round_trips(cal in calibration(), other in "[0-9a-f]{32}") {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(realnvp_bundle::CALIBRATION_FILE);
+        cal.write(&path).unwrap();
+        let back = realnvp_bundle::Calibration::read(&path).unwrap();
+        prop_assert_eq!(&back, &cal);
+        prop_assert!(back.check_pair(&path, &cal.pair_id).is_ok());
+        prop_assert_eq!(back.check_pair(&path, &other).is_ok(), other == cal.pair_id);
+    }
+
+    /// Any text, and any JSON object with the file's fields, gives a typed error or a calibration that keeps the
+    /// file's invariants.
+    #[test]
+    fn any_calibration_text_is_refused_or_valid(
+        text in ".{0,200}",
+        fields in prop::collection::btree_map(
+            prop::sample::select(vec!["pair_id", "statistic", "false_positive_rate", "threshold", "items", "fitted_rate", "other"]),
+            json_value(),
+            0..7,
+        ),
+    ) {
+        let path = Path::new("calibration.json");
+        let object = Value::Object(fields.into_iter().map(|(k, v)| (k.to_string(), v)).collect()).to_string();
+        for input in [text.as_str(), object.as_str()] {
+            match realnvp_bundle::Calibration::parse(path, input) {
+                Ok(cal) => {
+                    prop_assert!(cal.false_positive_rate > 0.0 && cal.false_positive_rate < 1.0);
+                    prop_assert!(cal.threshold.is_finite() && cal.items > 0);
+                    prop_assert!((0.0..=1.0).contains(&cal.fitted_rate));
+                    prop_assert_eq!(cal.pair_id.len(), 32);
+                }
+                Err(e) => prop_assert!(matches!(e, BundleError::InvalidCalibration { .. }), "{e:?}"),
+            }
+        }
+    }
+
+    /// The training summary's `test_scores` is absent, valid, or a typed error, whatever the JSON.
+    #[test]
+    fn any_test_scores_value_is_refused_or_valid(value in json_value()) {
+        let training = json!({ realnvp_bundle::ood::TEST_SCORES_FIELD: value });
+        match realnvp_bundle::ScoreStats::from_training(Path::new("model.json"), &training) {
+            Ok(None) => prop_assert!(training[realnvp_bundle::ood::TEST_SCORES_FIELD].is_null()),
+            Ok(Some(s)) => prop_assert!(s.count > 0 && s.std >= 0.0 && s.mean.is_finite()),
+            Err(e) => prop_assert!(matches!(e, BundleError::InvalidKey { .. }), "{e:?}"),
+        }
+    }
+}

@@ -274,7 +274,13 @@ pub fn from_bytes(bytes: &[u8], path: &Path, device: &Device) -> Result<Checkpoi
             .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
             .find(|v| !v.is_finite());
         if let Some(v) = non_finite {
-            return Err(corrupt(format!("`{name}` holds {v}")));
+            return Err(TrainError::run(
+                path,
+                format!(
+                    "`{name}` holds {v}: the weights are not finite (a diverged or damaged checkpoint), so nothing \
+                     can be resumed, evaluated or exported from it; train again, or use a copy of an earlier checkpoint"
+                ),
+            ));
         }
         let t = Tensor::from_raw_buffer(view.data(), DType::F32, view.shape(), device)?;
         tensors.insert(name, t);

@@ -396,7 +396,7 @@ fn trainer_error_catalogue() -> TestResult {
         Case {
             id: "T31",
             args: args(&["export", "--run", &s(&p("nan")), "--out", &s(&bundle)]),
-            message: "the model is not finite",
+            message: "the weights are not finite (a diverged or damaged checkpoint)",
             absent: vec![bundle.clone()],
         },
         Case {

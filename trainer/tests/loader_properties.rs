@@ -660,6 +660,19 @@ fn fuzz_seeds_are_valid_inputs() {
             "\u{9}{\"steps\": 1}\n".as_bytes().to_vec(),
         ),
         (
+            "calibration",
+            "calibration.json",
+            serde_json::to_vec_pretty(&realnvp_bundle::Calibration {
+                pair_id: "0123456789abcdef0123456789abcdef".into(),
+                statistic: realnvp_bundle::OodStatistic::ComplexityCorrected,
+                false_positive_rate: 0.05,
+                threshold: -1.5,
+                items: 5000,
+                fitted_rate: 0.0498,
+            })
+            .unwrap(),
+        ),
+        (
             "runtime_csv",
             "rows.csv",
             with_pick(2, b"x0,x1\n1,2\n# c\n3.5,-4e3\n".to_vec()),
@@ -682,6 +695,10 @@ fn fuzz_seeds_are_valid_inputs() {
             "checkpoint" => checkpoint::from_bytes(&bytes, &path, &Device::Cpu).is_ok(),
             "model_json" => {
                 BundleMetadata::from_card(&path, std::str::from_utf8(&bytes).unwrap()).is_ok()
+            }
+            "calibration" => {
+                realnvp_bundle::Calibration::parse(&path, std::str::from_utf8(&bytes).unwrap())
+                    .is_ok()
             }
             // Read by the bundle's and the runtime's own targets; here only that they are there.
             _ => !bytes.is_empty(),
