@@ -160,3 +160,88 @@ fn shipped_calibration_flags_what_raw_likelihood_prefers() -> Result<()> {
     assert!(flagged <= n / 10, "{flagged} of {n} test images flagged");
     Ok(())
 }
+
+/// A vector model (two moons) through the library: the exporter's test statistics make typicality available,
+/// a threshold fitted on held-out moons keeps its rate on other moons, and points far from both moons are
+/// flagged.
+#[test]
+fn typicality_flags_vectors_far_from_the_training_data() -> Result<()> {
+    use realnvp_trainer::export::{Tolerances, TrainingSummary, export_bundle};
+    use realnvp_trainer::run::FitOptions;
+    use realnvp_trainer::train::{self, Silent};
+
+    let dir = tempfile::tempdir()?;
+    let run_dir = dir.path().join("run");
+    let options = FitOptions {
+        data: "toy:moons?n=2000&n_test=1000".into(),
+        steps: 300,
+        batch_size: 128,
+        lr: 3e-3,
+        eval_every: 300,
+        sample_every: 0,
+        checkpoint_every: 300,
+        eval_examples: 0,
+        seed: 3,
+        ..FitOptions::default()
+    };
+    let mut config = realnvp_models::FlowConfig::preset("moons")?;
+    if let realnvp_models::Architecture::Mlp(m) = &mut config.architecture {
+        m.hidden = 32;
+    }
+    train::fit(&run_dir, &config, &options, &Device::Cpu, &mut Silent)?;
+    let loaded = run::load_run(&run_dir, &Device::Cpu)?;
+    let data = run::load_data(&options.data, loaded.model.config(), options.seed)?;
+    let stats = realnvp_trainer::eval::bits_per_dim_stats(
+        &loaded.model,
+        &data,
+        Split::Test,
+        256,
+        Some(500),
+        &Device::Cpu,
+    )?;
+    let summary = TrainingSummary {
+        dataset: options.data.clone(),
+        test_scores: stats,
+        ..Default::default()
+    };
+    let batch = data.eval_batch(Split::Test, 0, 32, EvalNoise::Midpoint, &Device::Cpu)?;
+    let bundle = dir.path().join("bundle");
+    export_bundle(
+        &loaded.model,
+        &batch,
+        &summary,
+        &bundle,
+        &Tolerances::default(),
+        &|_| {},
+    )?;
+
+    let flow = Flow::load(&bundle, &realnvp_e2e::cpu())?;
+    assert_eq!(flow.test_scores()?, stats);
+    assert!(
+        flow.check_statistic(OodStatistic::ComplexityCorrected)
+            .is_err()
+    );
+    // Test points 500..749 calibrate, 750..999 are held out (the statistics used 0..499).
+    let points = data.eval_batch(Split::Test, 0, 1000, EvalNoise::Midpoint, &Device::Cpu)?;
+    let points = points.flatten_all()?.to_vec1::<f32>()?;
+    let (fit, held) = (&points[1000..1500], &points[1500..2000]);
+    let alpha = 0.1;
+    let calibration = flow.calibrate(fit, 250, OodStatistic::Typicality, alpha)?;
+    let flagged = flow
+        .ood_scores(held, 250)?
+        .iter()
+        .filter(|s| calibration.flags(f64::from(s.typicality.unwrap())))
+        .count();
+    let rate = flagged as f64 / 250.0;
+    // Binomial sd sqrt(0.1 · 0.9 / 250) = 0.019: within 3.4 sd.
+    assert!(
+        (rate - alpha).abs() < 0.065,
+        "{rate} of held-out moons flagged"
+    );
+    let far = [6.0f32, 6.0, -6.0, 5.0, 0.0, -8.0];
+    for s in flow.ood_scores(&far, 3)? {
+        assert!(s.complexity_bits_per_dim.is_none());
+        assert!(calibration.flags(f64::from(s.typicality.unwrap())), "{s:?}");
+    }
+    Ok(())
+}
