@@ -3,7 +3,10 @@
 //! directory or temporary behind. Each case's message must also be the one docs/errors.md lists for
 //! its id, so the catalogue cannot drift from the program.
 
+#[path = "../../tests/support/catalogue.rs"]
+mod catalogue;
 mod common;
+use catalogue::Case;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -12,40 +15,8 @@ use image::{DynamicImage, GrayImage, ImageBuffer, Luma, RgbImage, RgbaImage};
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
-/// One bad input: the arguments, the text the message must hold, and the paths that must not exist
-/// afterwards.
-struct Case {
-    id: &'static str,
-    args: Vec<String>,
-    message: &'static str,
-    absent: Vec<PathBuf>,
-}
-
 fn s(p: &Path) -> String {
     p.to_string_lossy().into_owned()
-}
-
-/// The row of `id` in docs/errors.md.
-fn catalogue_row(id: &str) -> Result<String, Box<dyn std::error::Error>> {
-    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/errors.md"))?;
-    doc.lines()
-        .find(|l| l.starts_with(&format!("| {id} |")))
-        .map(String::from)
-        .ok_or_else(|| format!("docs/errors.md has no row `| {id} |`").into())
-}
-
-/// Temporary files or directories (dot-names) under `dir`, recursively.
-fn temporaries(dir: &Path) -> Vec<PathBuf> {
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        let path = entry.path();
-        if entry.file_name().to_string_lossy().starts_with('.') {
-            found.push(path);
-        } else if path.is_dir() {
-            found.extend(temporaries(&path));
-        }
-    }
-    found
 }
 
 #[test]
@@ -419,51 +390,16 @@ fn runtime_error_catalogue() -> TestResult {
             absent: vec![],
         },
     ];
-    let mut failures = Vec::new();
-    for case in &cases {
-        let o = Command::new(env!("CARGO_BIN_EXE_runtime"))
-            .env(realnvp_runtime::ORT_DYLIB_ENV, common::ort_library())
-            .env("RUST_BACKTRACE", "0")
-            .args(&case.args)
-            .output()?;
-        let err = String::from_utf8_lossy(&o.stderr);
-        let mut problems = Vec::new();
-        if o.status.success() {
-            problems.push("exit status 0".to_string());
-        }
-        if err.contains("panicked") {
-            problems.push("panicked".into());
-        }
-        if !err.contains(case.message) {
-            problems.push(format!("message lacks `{}`", case.message));
-        }
-        for path in &case.absent {
-            if path.exists() {
-                problems.push(format!("left {}", path.display()));
-            }
-        }
-        let left = temporaries(dir);
-        if !left.is_empty() {
-            problems.push(format!("left temporaries {left:?}"));
-        }
-        match catalogue_row(case.id) {
-            Ok(row) if !row.contains(case.message) => problems.push(format!(
-                "docs/errors.md row {} does not quote `{}`",
-                case.id, case.message
-            )),
-            Ok(_) => {}
-            Err(e) => problems.push(e.to_string()),
-        }
-        if !problems.is_empty() {
-            failures.push(format!(
-                "{} runtime {:?}: {}\n  stderr: {}",
-                case.id,
-                case.args,
-                problems.join("; "),
-                err.trim()
-            ));
-        }
-    }
+    let failures = catalogue::failures(
+        "runtime",
+        || {
+            let mut command = Command::new(env!("CARGO_BIN_EXE_runtime"));
+            command.env(realnvp_runtime::ORT_DYLIB_ENV, common::ort_library());
+            command
+        },
+        &cases,
+        dir,
+    )?;
     assert!(failures.is_empty(), "{}", failures.join("\n"));
     Ok(())
 }

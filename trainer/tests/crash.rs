@@ -1,7 +1,10 @@
 //! Crash safety of the `trainer` binary: SIGKILL at random points and the same command with
 //! `--resume`, two exports racing for one bundle directory, and a learning rate that diverges.
 
+#[path = "../../tests/support/catalogue.rs"]
+mod catalogue;
 mod common;
+use catalogue::temporaries;
 use common::TestResult;
 
 use std::path::{Path, PathBuf};
@@ -43,20 +46,6 @@ fn trainer_within(args: &[String], limit: Duration) -> Result<String, Box<dyn st
         return Err(format!("trainer {args:?} failed ({}):\n{text}", out.status).into());
     }
     Ok(text)
-}
-
-/// Temporary files or directories (dot-names) under `dir`, recursively.
-fn temporaries(dir: &Path) -> Vec<PathBuf> {
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        let path = entry.path();
-        if entry.file_name().to_string_lossy().starts_with('.') {
-            found.push(path);
-        } else if path.is_dir() {
-            found.extend(temporaries(&path));
-        }
-    }
-    found
 }
 
 /// A narrow moons flow, written as a config file.

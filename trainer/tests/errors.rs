@@ -3,20 +3,14 @@
 //! behind (no run directory, bundle or output file, no temporary file). Each case's message must also
 //! be the one docs/errors.md lists for its id, so the catalogue cannot drift from the program.
 
+#[path = "../../tests/support/catalogue.rs"]
+mod catalogue;
 mod common;
+use catalogue::{Case, temporaries};
 use common::TestResult;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
-
-/// One bad input: the arguments, the text the message must hold, and the paths that must not exist
-/// afterwards.
-struct Case {
-    id: &'static str,
-    args: Vec<String>,
-    message: &'static str,
-    absent: Vec<PathBuf>,
-}
 
 fn s(p: &Path) -> String {
     p.to_string_lossy().into_owned()
@@ -82,29 +76,6 @@ fn poison_checkpoint(path: &Path) -> Result<(), Box<dyn std::error::Error>> {
         .collect::<Result<_, safetensors::SafeTensorError>>()?;
     safetensors::serialize_to_file(views, header.metadata().clone(), path)?;
     Ok(())
-}
-
-/// The row of `id` in docs/errors.md.
-fn catalogue_row(id: &str) -> Result<String, Box<dyn std::error::Error>> {
-    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/errors.md"))?;
-    doc.lines()
-        .find(|l| l.starts_with(&format!("| {id} |")))
-        .map(String::from)
-        .ok_or_else(|| format!("docs/errors.md has no row `| {id} |`").into())
-}
-
-/// Temporary files or directories (dot-names) under `dir`, recursively.
-fn temporaries(dir: &Path) -> Vec<PathBuf> {
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        let path = entry.path();
-        if entry.file_name().to_string_lossy().starts_with('.') {
-            found.push(path);
-        } else if path.is_dir() {
-            found.extend(temporaries(&path));
-        }
-    }
-    found
 }
 
 #[test]
@@ -498,52 +469,12 @@ fn trainer_error_catalogue() -> TestResult {
             absent: vec![],
         },
     ];
-    let mut failures = Vec::new();
-    for case in &cases {
-        let o = Command::new(env!("CARGO_BIN_EXE_trainer"))
-            .args(&case.args)
-            .env("RUST_BACKTRACE", "0")
-            .output()?;
-        let err = String::from_utf8_lossy(&o.stderr);
-        let mut problems = Vec::new();
-        if o.status.success() {
-            problems.push("exit status 0".to_string());
-        }
-        if err.contains("panicked") {
-            problems.push("panicked".into());
-        }
-        if !err.contains(case.message) {
-            problems.push(format!("message lacks `{}`", case.message));
-        }
-        for path in &case.absent {
-            if path.exists() {
-                problems.push(format!("left {}", path.display()));
-            }
-        }
-        let left = temporaries(dir);
-        if !left.is_empty() {
-            problems.push(format!("left temporaries {left:?}"));
-        }
-        match catalogue_row(case.id) {
-            Ok(row) if !row.contains(case.message) => problems.push(format!(
-                "docs/errors.md row {} does not quote `{}`",
-                case.id, case.message
-            )),
-            Ok(_) => {}
-            Err(e) => problems.push(e.to_string()),
-        }
-        if !problems.is_empty() {
-            failures.push(format!(
-                "{} trainer {:?}: {}\n  stderr: {}",
-                case.id,
-                case.args,
-                problems.join("; "),
-                err.trim()
-            ));
-        }
-    }
-    // The run directory the damaged runs were copied from still works, and nothing wrote into it.
-    assert!(run.join("checkpoint.safetensors").exists());
+    let failures = catalogue::failures(
+        "trainer",
+        || Command::new(env!("CARGO_BIN_EXE_trainer")),
+        &cases,
+        dir,
+    )?;
     assert!(failures.is_empty(), "{}", failures.join("\n"));
     Ok(())
 }
