@@ -1,21 +1,9 @@
 //! The `runtime` binary end to end on fixture bundles.
 
 mod common;
+use common::{runtime, text};
 
-use std::process::{Command, Output};
-
-fn runtime(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_runtime"))
-        .env(realnvp_runtime::ORT_DYLIB_ENV, common::ort_library())
-        .args(["--device", "cpu"])
-        .args(args)
-        .output()
-        .expect("run runtime")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
+use std::process::Command;
 
 #[test]
 fn sample_grid_is_deterministic_and_rescores() {

@@ -2,24 +2,11 @@
 //! bundle, and their refusals.
 
 mod common;
+use common::{runtime, text};
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
-
-fn runtime(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_runtime"))
-        .env(realnvp_runtime::ORT_DYLIB_ENV, common::ort_library())
-        .args(["--device", "cpu"])
-        .args(args)
-        .output()
-        .expect("run runtime")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
 
 fn pretrained() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../pretrained")

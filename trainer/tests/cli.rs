@@ -1,22 +1,8 @@
 //! The `trainer` binary end to end on a small moons run: fit, resume, eval, sample.
 
 mod common;
-use common::TestResult;
+use common::{TestResult, trainer};
 use std::process::Command;
-
-fn trainer(args: &[&str]) -> Result<String, Box<dyn std::error::Error>> {
-    let out = Command::new(env!("CARGO_BIN_EXE_trainer"))
-        .args(args)
-        .output()?;
-    let (so, se) = (
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr),
-    );
-    if !out.status.success() {
-        return Err(format!("trainer {args:?} failed:\n{so}\n{se}").into());
-    }
-    Ok(format!("{so}{se}"))
-}
 
 #[test]
 fn fit_resume_eval_sample() -> TestResult {

@@ -51,3 +51,18 @@ pub fn checkpoint_values(
     w.sort_by(|a, b| a.0.cmp(&b.0));
     Ok(w)
 }
+
+/// Runs the `trainer` binary; its stdout and stderr on success, both in the error otherwise.
+pub fn trainer(args: &[&str]) -> Result<String, Box<dyn std::error::Error>> {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_trainer"))
+        .args(args)
+        .output()?;
+    let (so, se) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    if !out.status.success() {
+        return Err(format!("trainer {args:?} failed:\n{so}\n{se}").into());
+    }
+    Ok(format!("{so}{se}"))
+}

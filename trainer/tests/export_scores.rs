@@ -4,20 +4,8 @@
 mod common;
 use common::*;
 
-use std::process::Command;
-
 use realnvp_trainer::data::Split;
 use realnvp_trainer::{eval, run};
-
-fn trainer(args: &[&str]) -> Result<String, Box<dyn std::error::Error>> {
-    let out = Command::new(env!("CARGO_BIN_EXE_trainer"))
-        .args(args)
-        .output()?;
-    if !out.status.success() {
-        return Err(String::from_utf8_lossy(&out.stderr).into_owned().into());
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-}
 
 fn card(bundle: &std::path::Path) -> Result<serde_json::Value, Box<dyn std::error::Error>> {
     Ok(serde_json::from_str(&std::fs::read_to_string(

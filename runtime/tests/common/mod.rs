@@ -145,3 +145,18 @@ pub fn pixels(n: usize, per_item: usize, seed: u64) -> Vec<f32> {
         })
         .collect()
 }
+
+/// Runs the `runtime` binary on CPU with the workspace's ONNX Runtime library.
+pub fn runtime(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_runtime"))
+        .env(realnvp_runtime::ORT_DYLIB_ENV, ort_library())
+        .args(["--device", "cpu"])
+        .args(args)
+        .output()
+        .expect("run runtime")
+}
+
+/// Lossy UTF-8 of a process output.
+pub fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
