@@ -230,11 +230,11 @@ pub enum RuntimeError {
     },
 
     /// A CSV file cannot be parsed.
-    #[error("{path}: line {line}: {reason}")]
+    #[error("{path}: {}{reason}", at_line(*.line))]
     Csv {
         /// The file.
         path: PathBuf,
-        /// 1-based line number.
+        /// 1-based line number; 0 when the problem is the file as a whole.
         line: usize,
         /// What is wrong.
         reason: String,
@@ -257,6 +257,15 @@ pub enum RuntimeError {
         /// ONNX Runtime's message.
         message: String,
     },
+}
+
+/// `line N: `, or nothing for line 0 (the whole file).
+fn at_line(line: usize) -> String {
+    if line == 0 {
+        String::new()
+    } else {
+        format!("line {line}: ")
+    }
 }
 
 impl RuntimeError {

@@ -65,7 +65,12 @@ pub fn parse_csv(text: &str, dim: usize, path: &Path) -> Result<(Vec<f32>, usize
         rows += 1;
     }
     if rows == 0 {
-        return Err(error(0, "no data rows".into()));
+        return Err(error(
+            0,
+            format!(
+                "no data rows; write one item per line as {dim} comma-separated numbers (a header line is optional)"
+            ),
+        ));
     }
     Ok((data, rows))
 }

@@ -285,7 +285,7 @@ fn runtime_error_catalogue() -> TestResult {
         Case {
             id: "R29",
             args: score(&vector, &[&p("empty.csv")]),
-            message: "empty.csv: line 0: no data rows",
+            message: "empty.csv: no data rows; write one item per line as 2 comma-separated numbers",
             absent: vec![],
         },
         Case {

@@ -18,15 +18,38 @@ pub(crate) const FMNIST_HINT: &str = "install the Debian package dataset-fashion
 pub(crate) const MNIST_HINT: &str = "pass mnist-idx:DIR, a folder with \
     train-images-idx3-ubyte[.gz] and t10k-images-idx3-ubyte[.gz]";
 
+/// The most a gzip'd data file may decompress to (4 GiB, about 70 times Fashion-MNIST's training images), so that
+/// a small "gzip bomb" cannot exhaust memory.
+const MAX_DECOMPRESSED: u64 = 4 << 30;
+
 /// Decompresses `bytes` when they start with the gzip magic, else borrows them.
 pub(crate) fn maybe_gunzip<'a>(bytes: &'a [u8], path: &Path) -> Result<Cow<'a, [u8]>, DataError> {
+    gunzip_at_most(bytes, path, MAX_DECOMPRESSED)
+}
+
+/// [`maybe_gunzip`] with the size limit `limit`.
+fn gunzip_at_most<'a>(
+    bytes: &'a [u8],
+    path: &Path,
+    limit: u64,
+) -> Result<Cow<'a, [u8]>, DataError> {
     if !bytes.starts_with(&[0x1f, 0x8b]) {
         return Ok(Cow::Borrowed(bytes));
     }
     let mut out = Vec::new();
     flate2::read::MultiGzDecoder::new(bytes)
+        .take(limit + 1)
         .read_to_end(&mut out)
         .map_err(|e| DataError::malformed(path, format!("corrupt gzip data: {e}")))?;
+    if out.len() as u64 > limit {
+        return Err(DataError::malformed(
+            path,
+            format!(
+                "decompresses to more than {limit} bytes, the limit for a data file; decompress it yourself and \
+                 pass the plain file if that is intended"
+            ),
+        ));
+    }
     Ok(Cow::Owned(out))
 }
 
@@ -163,6 +186,23 @@ pub(crate) mod tests {
     }
 
     type TestResult = Result<(), Box<dyn std::error::Error>>;
+
+    #[test]
+    fn gzip_output_is_capped() -> TestResult {
+        // 1 MiB of zeros compresses to about a kilobyte: a small bomb.
+        let bomb = gz(&vec![0u8; 1 << 20])?;
+        assert!(bomb.len() < 8 << 10);
+        let path = Path::new("bomb.gz");
+        let err = gunzip_at_most(&bomb, path, 1 << 19)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("decompresses to more than 524288 bytes"),
+            "{err}"
+        );
+        assert_eq!(gunzip_at_most(&bomb, path, 1 << 20)?.len(), 1 << 20);
+        Ok(())
+    }
 
     #[test]
     fn loads_plain_and_gzip_files_with_right_pixels() -> TestResult {
