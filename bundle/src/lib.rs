@@ -40,7 +40,7 @@ pub use error::{BundleError, Result};
 pub use metadata::BundleMetadata;
 pub use names::{
     BUNDLE_FILES, CALIBRATION_FILE, CARD_FILE, Direction, FORMAT_VERSION, FORWARD_FILE,
-    INVERSE_FILE, KNOWN_FILES, Key, OPSET, Tensor,
+    INVERSE_FILE, KNOWN_FILES, Key, MAX_SAMPLE_VALUES, OPSET, Tensor,
 };
 pub use ood::{Calibration, OodStatistic, ScoreStats};
 pub use shape::{DataKind, DataShape};

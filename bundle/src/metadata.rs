@@ -6,7 +6,9 @@ use std::path::Path;
 use serde_json::Value;
 
 use crate::error::{BundleError, Result};
-use crate::names::{CARD_FILE, CARD_FILES_FIELD, Direction, FORMAT_VERSION, Key, OPSET};
+use crate::names::{
+    CARD_FILE, CARD_FILES_FIELD, Direction, FORMAT_VERSION, Key, OPSET, is_pair_id,
+};
 use crate::shape::{DataKind, DataShape};
 
 /// The metadata of one export, identical in both graphs (but for the direction) and in `model.json`.
@@ -201,7 +203,7 @@ impl BundleMetadata {
         let pair_id = get(Key::PairId)?;
         let pair_id = pair_id
             .as_str()
-            .filter(|s| s.len() == 32 && s.bytes().all(|b| b.is_ascii_hexdigit()))
+            .filter(|s| is_pair_id(s))
             .ok_or_else(|| invalid(Key::PairId, format!("{pair_id} is not 32 hex digits")))?
             .to_string();
 

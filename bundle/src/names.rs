@@ -30,6 +30,15 @@ pub const CALIBRATION_FILE: &str = "calibration.json";
 /// Every file a bundle directory may hold: what an export replaces without losing anything of the user's.
 pub const KNOWN_FILES: [&str; 4] = [FORWARD_FILE, INVERSE_FILE, CARD_FILE, CALIBRATION_FILE];
 
+/// The most values (samples × values per sample) one sampling call draws, in the trainer and the runtime:
+/// 2^28 f32, 1 GiB.
+pub const MAX_SAMPLE_VALUES: usize = 1 << 28;
+
+/// Whether `id` is a pair id: 32 hex digits.
+pub fn is_pair_id(id: &str) -> bool {
+    id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
 /// Prefix of every `metadata_props` key.
 pub const PROP_PREFIX: &str = "realnvp.";
 

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{BundleError, Result};
 use crate::files::write_atomic;
+use crate::names::is_pair_id;
 
 /// The training summary's field holding the exporter's [`ScoreStats`] (absent in bundles exported before
 /// it existed).
@@ -157,7 +158,7 @@ impl Calibration {
             reason,
         };
         let cal: Self = serde_json::from_str(text).map_err(|e| invalid(e.to_string()))?;
-        if !(cal.pair_id.len() == 32 && cal.pair_id.bytes().all(|b| b.is_ascii_hexdigit())) {
+        if !is_pair_id(&cal.pair_id) {
             return Err(invalid(format!(
                 "pair_id `{}` is not 32 hex digits",
                 cal.pair_id

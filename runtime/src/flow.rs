@@ -13,16 +13,13 @@ use rand::rngs::StdRng;
 use rand_distr::{Distribution, StandardNormal};
 
 use realnvp_bundle::{
-    BundleError, BundleMetadata, CARD_FILE, DataKind, DataShape, Direction, Tensor, pixels,
+    BundleError, BundleMetadata, CARD_FILE, DataKind, DataShape, Direction, MAX_SAMPLE_VALUES,
+    Tensor, pixels,
 };
 
 use crate::error::{Result, RuntimeError};
 use crate::library;
 use crate::options::{Device, LoadOptions, Provider};
-
-/// The most values (samples × latent size) one call of [`Flow::sample_latent`] or [`Flow::sample`] draws:
-/// 2^28 f32, 1 GiB.
-pub const MAX_SAMPLE_VALUES: usize = 1 << 28;
 
 /// The largest difference between two arrays of the same length.
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -31,7 +31,7 @@ mod options;
 pub mod vector_io;
 
 pub use error::{Result, RuntimeError};
-pub use flow::{Discrepancy, Encoded, Flow, MAX_SAMPLE_VALUES, RoundTrip};
+pub use flow::{Discrepancy, Encoded, Flow, RoundTrip};
 pub use library::{
     LibraryAttempt, LibrarySource, ORT_DYLIB_ENV, SYSTEM_LIBRARY_NAMES, library_candidates,
     loaded_library_path,
@@ -40,6 +40,6 @@ pub use ood::OodScores;
 pub use options::{Device, LoadOptions, Provider};
 pub use realnvp_bundle::files::write_atomic;
 pub use realnvp_bundle::{
-    BundleError, BundleMetadata, Calibration, DataKind, DataShape, FORMAT_VERSION, OodStatistic,
-    ScoreStats,
+    BundleError, BundleMetadata, Calibration, DataKind, DataShape, FORMAT_VERSION,
+    MAX_SAMPLE_VALUES, OodStatistic, ScoreStats,
 };

@@ -256,16 +256,18 @@ fn run(cli: Cli) -> Result<ExitCode> {
 /// Every image in `paths` (directories expanded), as one batch; any unreadable file is an error.
 fn load_images(flow: &Flow, paths: &[PathBuf]) -> Result<(Vec<f32>, usize)> {
     flow.require_kind(DataKind::Image, "reading images")?;
+    read_all(flow, paths).map_err(|failures| anyhow::anyhow!("{}", failures[0]))
+}
+
+/// Every item in `paths` (directories expanded) as one batch `(values, count)`, or what could not be read.
+fn read_all(flow: &Flow, paths: &[PathBuf]) -> std::result::Result<(Vec<f32>, usize), Vec<String>> {
     let mut failures = Vec::new();
-    let files = expand(paths, &mut failures);
-    if let Some(first) = failures.first() {
-        bail!("{first}");
+    let chunks = read_chunks(flow, paths, &mut failures);
+    if !failures.is_empty() {
+        return Err(failures);
     }
-    let mut x = Vec::new();
-    for file in &files {
-        x.extend(flow.load_image(file)?);
-    }
-    Ok((x, files.len()))
+    let n = chunks.iter().map(|c| c.names.len()).sum();
+    Ok((chunks.into_iter().flat_map(|c| c.x).collect(), n))
 }
 
 fn reconstruct(flow: &Flow, a: ReconstructArgs) -> Result<ExitCode> {
@@ -483,12 +485,16 @@ fn score(flow: &Flow, a: ScoreArgs) -> Result<ExitCode> {
             Err(e) => failures.push(format!("{e:#}")),
         }
     }
-    let verdict = |s: &OodScores| {
-        calibration.as_ref().map(|c| {
-            let score = s.get(c.statistic).map_or(f64::NAN, f64::from);
-            (score, c.flags(score))
+    // Per row, with --ood: the calibrated statistic's value and whether it is flagged.
+    let verdicts: Vec<Option<(f64, bool)>> = rows
+        .iter()
+        .map(|(_, s)| {
+            calibration.as_ref().map(|c| {
+                let score = s.get(c.statistic).map_or(f64::NAN, f64::from);
+                (score, c.flags(score))
+            })
         })
-    };
+        .collect();
 
     let mut stdout = std::io::stdout().lock();
     let mut columns = vec![Tensor::LogProb.name(), Tensor::BitsPerDim.name()];
@@ -499,7 +505,7 @@ fn score(flow: &Flow, a: ScoreArgs) -> Result<ExitCode> {
         Format::Csv => {
             writeln!(stdout, "path,{}", columns.join(","))?;
             let cell = |v: Option<f32>| v.map_or(String::new(), |v| v.to_string());
-            for (name, s) in &rows {
+            for ((name, s), verdict) in rows.iter().zip(&verdicts) {
                 write!(
                     stdout,
                     "{},{},{}",
@@ -507,7 +513,7 @@ fn score(flow: &Flow, a: ScoreArgs) -> Result<ExitCode> {
                     s.log_prob,
                     s.bits_per_dim
                 )?;
-                if let Some((score, flagged)) = verdict(s) {
+                if let Some((score, flagged)) = *verdict {
                     write!(
                         stdout,
                         ",{},{},{},{},{flagged}",
@@ -524,13 +530,14 @@ fn score(flow: &Flow, a: ScoreArgs) -> Result<ExitCode> {
             let opt = |v: Option<f32>| v.map_or(serde_json::Value::Null, json_f32);
             let items: Vec<serde_json::Value> = rows
                 .iter()
-                .map(|(name, s)| {
+                .zip(&verdicts)
+                .map(|((name, s), verdict)| {
                     let mut item = serde_json::json!({
                         "path": name,
                         (Tensor::LogProb.name()): json_f32(s.log_prob),
                         (Tensor::BitsPerDim.name()): json_f32(s.bits_per_dim),
                     });
-                    if let Some((score, flagged)) = verdict(s) {
+                    if let Some((score, flagged)) = *verdict {
                         let values = [
                             opt(s.complexity_bits_per_dim),
                             opt(s.complexity_corrected),
@@ -568,9 +575,9 @@ fn score(flow: &Flow, a: ScoreArgs) -> Result<ExitCode> {
         );
     }
     if let Some(c) = &calibration {
-        let flagged = rows
+        let flagged = verdicts
             .iter()
-            .filter(|(_, s)| verdict(s).is_some_and(|(_, f)| f))
+            .filter(|v| v.is_some_and(|(_, f)| f))
             .count();
         eprintln!(
             "flagged {flagged} of {} items as out of distribution ({} > {:.4}, calibrated on {} items at a {}% \
@@ -610,19 +617,13 @@ fn calibrate(flow: &Flow, a: CalibrateArgs) -> Result<ExitCode> {
         None => OodStatistic::Typicality,
     };
     flow.check_statistic(statistic)?;
-    let mut failures = Vec::new();
-    let chunks = read_chunks(flow, &a.paths, &mut failures);
-    if let Some(first) = failures.first() {
-        bail!(
-            "{first} ({} unreadable inputs); calibration uses every item given, so nothing was written",
+    let (x, n) = read_all(flow, &a.paths).map_err(|failures| {
+        anyhow::anyhow!(
+            "{} ({} unreadable inputs); calibration uses every item given, so nothing was written",
+            failures[0],
             failures.len()
-        );
-    }
-    let (mut x, mut n) = (Vec::new(), 0);
-    for chunk in chunks {
-        n += chunk.names.len();
-        x.extend(chunk.x);
-    }
+        )
+    })?;
     let calibration = flow.calibrate(&x, n, statistic, a.false_positive_rate)?;
     let out = a.out.unwrap_or_else(|| flow.default_calibration_path());
     calibration

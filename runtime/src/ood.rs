@@ -12,11 +12,12 @@ use image::ExtendedColorType;
 use image::ImageEncoder;
 use image::codecs::png::{CompressionType, FilterType, PngEncoder};
 use realnvp_bundle::{
-    CALIBRATION_FILE, Calibration, DataKind, DataShape, OodStatistic, ScoreStats, pixels,
+    CALIBRATION_FILE, Calibration, DataKind, DataShape, OodStatistic, ScoreStats,
 };
 
 use crate::error::{Result, RuntimeError};
 use crate::flow::Flow;
+use crate::image_io::to_u8;
 
 /// The deflate level of the complexity's PNG encoding: the maximum.
 pub const COMPLEXITY_PNG_LEVEL: u8 = 9;
@@ -192,6 +193,11 @@ impl Flow {
     /// Likelihood, complexity, complexity-corrected and typicality scores of the `n` items of `x` (data units;
     /// images at their bin centres, as [`Flow::load_image`] gives them).
     pub fn ood_scores(&self, x: &[f32], n: usize) -> Result<Vec<OodScores>> {
+        self.scores(x, n, true)
+    }
+
+    /// [`Flow::ood_scores`], with the PNG complexity (six encodings per image) only when `complexity` is set.
+    fn scores(&self, x: &[f32], n: usize, complexity: bool) -> Result<Vec<OodScores>> {
         let enc = self.encode(x, n)?;
         let mean = self.test_scores()?.map(|s| s.mean as f32);
         let shape = self.data_shape();
@@ -199,10 +205,9 @@ impl Flow {
         (0..n)
             .map(|i| {
                 let bits_per_dim = enc.bits_per_dim[i];
-                let complexity = if shape.kind() == DataKind::Image {
+                let complexity = if complexity && shape.kind() == DataKind::Image {
                     let item = &x[i * per_item..(i + 1) * per_item];
-                    let u8_pixels: Vec<u8> = item.iter().map(|&v| pixels::quantize(v)).collect();
-                    Some(png_complexity(&u8_pixels, shape)?)
+                    Some(png_complexity(&to_u8(item), shape)?)
                 } else {
                     None
                 };
@@ -228,7 +233,7 @@ impl Flow {
     ) -> Result<Calibration> {
         self.check_statistic(statistic)?;
         let scores: Vec<f64> = self
-            .ood_scores(x, n)?
+            .scores(x, n, statistic == OodStatistic::ComplexityCorrected)?
             .iter()
             .map(|s| f64::from(s.get(statistic).unwrap_or(f32::NAN)))
             .collect();

@@ -28,13 +28,10 @@ pub fn temporaries(dir: &Path) -> Vec<PathBuf> {
     found
 }
 
-/// The row of `id` in docs/errors.md.
-pub fn catalogue_row(id: &str) -> Result<String, String> {
-    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/errors.md"))
-        .map_err(|e| format!("docs/errors.md: {e}"))?;
+/// The row of `id` in `doc`, the text of docs/errors.md.
+fn catalogue_row<'a>(doc: &'a str, id: &str) -> Result<&'a str, String> {
     doc.lines()
         .find(|l| l.starts_with(&format!("| {id} |")))
-        .map(String::from)
         .ok_or_else(|| format!("docs/errors.md has no row `| {id} |`"))
 }
 
@@ -47,6 +44,7 @@ pub fn failures(
     cases: &[Case],
     dir: &Path,
 ) -> std::io::Result<Vec<String>> {
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/errors.md"))?;
     let mut failures = Vec::new();
     for case in cases {
         let o = command()
@@ -73,7 +71,7 @@ pub fn failures(
         if !left.is_empty() {
             problems.push(format!("left temporaries {left:?}"));
         }
-        match catalogue_row(case.id) {
+        match catalogue_row(&doc, case.id) {
             Ok(row) if !row.contains(case.message) => problems.push(format!(
                 "docs/errors.md row {} does not quote `{}`",
                 case.id, case.message

@@ -58,10 +58,7 @@ fn scores_follow_their_definitions() -> Result<()> {
 
     for (i, s) in scores.iter().enumerate() {
         assert_eq!(s.bits_per_dim, bits[i]);
-        let item: Vec<u8> = x[i * 784..(i + 1) * 784]
-            .iter()
-            .map(|&v| pixels::quantize(v))
-            .collect();
+        let item = realnvp_runtime::image_io::to_u8(&x[i * 784..(i + 1) * 784]);
         let complexity = png_complexity(&item, flow.data_shape())?;
         assert_eq!(s.complexity_bits_per_dim, Some(complexity));
         assert_eq!(s.complexity_corrected, Some(bits[i] - complexity));

@@ -175,6 +175,14 @@ pub fn first_non_finite(tensors: &[(String, Tensor)]) -> Result<Option<String>> 
     Ok(None)
 }
 
+/// The first NaN or ±Inf among little-endian f32 `bytes` (safetensors data, ONNX `raw_data`).
+pub(crate) fn first_non_finite_le(bytes: &[u8]) -> Option<f32> {
+    bytes
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .find(|v| !v.is_finite())
+}
+
 /// Writes `tensors` with `state` and `config` to `path` directly (not atomically): the building
 /// block of [`save`], which wraps it in a temporary file and rename.
 pub fn write_file(
@@ -268,12 +276,7 @@ pub fn from_bytes(bytes: &[u8], path: &Path, device: &Device) -> Result<Checkpoi
                 view.dtype()
             )));
         }
-        let non_finite = view
-            .data()
-            .chunks_exact(4)
-            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-            .find(|v| !v.is_finite());
-        if let Some(v) = non_finite {
+        if let Some(v) = first_non_finite_le(view.data()) {
             return Err(TrainError::run(
                 path,
                 format!(

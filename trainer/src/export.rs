@@ -242,17 +242,16 @@ pub fn export_bundle(
 fn refuse_non_finite(direction: Direction, graph: &ModelProto) -> Result<(), ExportError> {
     let initializers = graph.graph.iter().flat_map(|g| &g.initializer);
     for init in initializers {
-        let raw = init
-            .raw_data
-            .chunks_exact(4)
-            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]));
-        let raw = (init.data_type == 1).then_some(raw).into_iter().flatten();
+        // data_type 1 is FLOAT: raw_data then holds little-endian f32.
+        let in_raw = (init.data_type == 1)
+            .then(|| crate::checkpoint::first_non_finite_le(&init.raw_data))
+            .flatten();
         if let Some(value) = init
             .float_data
             .iter()
             .copied()
-            .chain(raw)
             .find(|v| !v.is_finite())
+            .or(in_raw)
         {
             return Err(ExportError::NonFinite {
                 graph: direction.as_str(),

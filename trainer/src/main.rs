@@ -371,7 +371,6 @@ fn export_cmd(a: ExportArgs) -> Result<()> {
             &device,
         )?,
     };
-    let summary_scores = test_scores;
     let summary = TrainingSummary {
         dataset: loaded.options.data.clone(),
         epochs: loaded.state.epoch as usize,
@@ -381,7 +380,7 @@ fn export_cmd(a: ExportArgs) -> Result<()> {
         command: Some(loaded.options.command_line(&a.run)),
         machine: Some(machine()),
         evaluation,
-        test_scores: summary_scores,
+        test_scores,
     };
     let tolerance = Tolerances {
         z_max_abs: a.tolerance_z,
@@ -419,7 +418,7 @@ fn export_cmd(a: ExportArgs) -> Result<()> {
         "  verified on {} test examples: {}",
         report.errors.batch, report.errors
     );
-    if let Some(t) = &summary_scores {
+    if let Some(t) = &test_scores {
         println!(
             "  test bits/dim (u = 0.5) over {} examples: mean {:.4}, std {:.4} (the runtime's typicality reference)",
             t.count, t.mean, t.std

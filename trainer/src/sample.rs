@@ -27,8 +27,7 @@ pub fn draw_latent(
     Ok(Tensor::from_vec(z, (n, dim), device)?)
 }
 
-/// The most values (samples × values per sample) one call of [`sample`] draws: 2^28 f32, 1 GiB.
-pub const MAX_SAMPLE_VALUES: usize = 1 << 28;
+pub use realnvp_bundle::MAX_SAMPLE_VALUES;
 
 /// Checks a sample request: `n` from 1 to [`MAX_SAMPLE_VALUES`] / `dim` and a finite temperature > 0.
 pub fn check_request(n: usize, dim: usize, temperature: f64) -> Result<()> {

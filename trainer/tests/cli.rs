@@ -261,11 +261,26 @@ fn refused_fits_leave_nothing_and_data_help_needs_no_out() -> TestResult {
     for bad in [
         &["--data", "mnist-idx:/nonexistent"][..],
         &["--data", "toy:spiral"],
-        &["--lr", "-1"],
+        // `=` so that clap passes -1 on to the trainer's own check.
+        &["--lr=-1"],
         &["--batch-size", "0"],
-        &["--data", "toy:moons?n=10&n_test=5", "--batch-size", "64"],
+        // A vector preset, so that the batch size (not the data kind) is what is refused.
+        &[
+            "--preset",
+            "moons",
+            "--data",
+            "toy:moons?n=10&n_test=5",
+            "--batch-size",
+            "64",
+        ],
     ] {
-        let mut args = vec!["fit", "--preset", "tiny", "--out", out_s, "--steps", "2"];
+        let preset = if bad.contains(&"--preset") {
+            &[][..]
+        } else {
+            &["--preset", "tiny"][..]
+        };
+        let mut args = vec!["fit", "--out", out_s, "--steps", "2"];
+        args.extend(preset);
         args.extend(bad);
         let err = trainer(&args).expect_err("refused");
         assert!(

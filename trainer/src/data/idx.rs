@@ -111,7 +111,10 @@ pub fn parse_idx(bytes: &[u8], path: &Path) -> Result<(usize, usize, usize, Vec<
     if n == 0 || h == 0 || w == 0 {
         return Err(bad(format!("empty IDX file ({n}x{h}x{w})")));
     }
-    Ok((n, h, w, bytes[header..].to_vec()))
+    // A decompressed file is already ours: drop its header in place instead of copying the pixels.
+    let mut pixels = bytes.into_owned();
+    pixels.drain(..header);
+    Ok((n, h, w, pixels))
 }
 
 /// Finds `{stem}-images-idx3-ubyte` (or `{stem}-images.idx3-ubyte`), gzip'd or not, in `dir`.

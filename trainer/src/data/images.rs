@@ -143,16 +143,26 @@ pub(crate) fn load_dir(
             hint: HINT.into(),
         });
     };
+    // Without a shape the first image sets it; it is decoded once and reused below.
+    let mut first_image = None;
     let shape = match shape {
         Some(s) => s,
-        None => own_shape(&decode(first)?),
+        None => {
+            let img = decode(first)?;
+            let s = own_shape(&img);
+            first_image = Some(img);
+            s
+        }
     };
     check_channels(shape.0, &dir.display().to_string())?;
     let dim = shape.0 * shape.1 * shape.2;
     let mut pixels = Vec::with_capacity(files.len() * dim);
     let mut resized = 0usize;
     for path in &files {
-        let img = decode(path)?;
+        let img = match first_image.take() {
+            Some(img) => img,
+            None => decode(path)?,
+        };
         if (img.height() as usize, img.width() as usize) != (shape.1, shape.2) {
             resized += 1;
         }

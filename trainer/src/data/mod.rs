@@ -6,8 +6,9 @@
 //!
 //! Images are kept as `u8` pixels, `[N, C, H, W]` row-major; vectors as `f32`, `[N, D]`.
 //!
-//! [`parse_idx`], [`parse_csv`], [`parse_npm`] and [`parse_image`] parse one file's bytes already in
-//! memory: what [`load`] runs on each file it reads. Their `path` only names the file in errors; on any
+//! [`parse_idx`], [`parse_csv`] and [`parse_npm`] parse one file's bytes already in memory: what [`load`]
+//! runs on each file it reads. [`parse_image`] decodes and converts one image the way `images:DIR` does
+//! (the directory loader checks the shape once for all files, then decodes and converts each). Their `path` only names the file in errors; on any
 //! input they return the data or a [`DataError`], never panic (property tests in
 //! `trainer/tests/loader_properties.rs`, fuzz targets in `fuzz/`, docs/fuzzing.md).
 
