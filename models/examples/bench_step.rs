@@ -2,6 +2,7 @@
 //!
 //! `cargo run --release -p realnvp-models --example bench_step -- [PRESET] [BATCH] [RUNS]`
 //! (defaults: fmnist-small 64 7). Prints every run (and its forward part) and the medians.
+//! `REALNVP_CONV=direct` runs the 3×3 convolutions without Winograd.
 
 use std::time::Instant;
 
@@ -12,6 +13,7 @@ fn main() -> Result<()> {
     // SAFETY: first thing in main, before any other thread starts.
     unsafe { realnvp_models::limit_candle_spinning() };
     realnvp_models::keep_freed_memory();
+    realnvp_models::conv_algorithm_from_env("REALNVP_CONV").map_err(candle_core::Error::wrap)?;
     let args: Vec<String> = std::env::args().skip(1).collect();
     let preset = args.first().map(String::as_str).unwrap_or("fmnist-small");
     let batch: usize = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(64);

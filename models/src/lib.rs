@@ -26,6 +26,10 @@ pub use config::{
 };
 pub use error::{ModelError, Result};
 pub use flow::{RealNvp, standard_normal_log_prob};
+pub use kernels::{
+    ConvAlgorithm, UnknownConvAlgorithm, conv_algorithm, conv_algorithm_from_env,
+    set_conv_algorithm,
+};
 pub use process::{keep_freed_memory, limit_candle_spinning};
 
 use candle_core::Tensor;

@@ -3,7 +3,7 @@
 //!
 //! `cargo run --release -p realnvp-trainer --example bench_train -- [PRESET] [BATCH] [STEPS] [RUNS]`
 //! (defaults: fmnist-small 64 5 5). Each run times STEPS steps after one warm-up step; prints
-//! every run and the median.
+//! every run and the median. `REALNVP_CONV=direct` runs the 3×3 convolutions without Winograd.
 
 use std::time::Instant;
 
@@ -19,6 +19,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // SAFETY: first thing in main, before any other thread starts.
     unsafe { realnvp_models::limit_candle_spinning() };
     realnvp_models::keep_freed_memory();
+    realnvp_models::conv_algorithm_from_env("REALNVP_CONV")?;
     let args: Vec<String> = std::env::args().skip(1).collect();
     let preset = args.first().map_or("fmnist-small", String::as_str);
     let batch: usize = args.get(1).map_or(Ok(64), |s| s.parse())?;

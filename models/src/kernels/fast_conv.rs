@@ -11,10 +11,14 @@
 //! thread count, in which case gemm itself goes parallel.
 
 use candle_core::{CpuStorage, CustomOp2, CustomOp3, DType, Layout, Result, Shape, Tensor, bail};
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use gemm::Parallelism;
 use rayon::prelude::*;
 
 use super::channel_ops::{channel_sums, f32_slice};
+use super::transpose::transpose;
+use super::winograd::{self, Winograd};
 
 /// `conv2d(x, w)` with stride 1, dilation 1, one group and `padding` zeros on every side:
 /// `x` `[N, I, H, W]`, `w` `[O, I, KH, KW]` -> `[N, O, H + 2p - KH + 1, W + 2p - KW + 1]`
@@ -296,28 +300,105 @@ impl Geom {
         self.oh * self.ow
     }
 
+    /// The Winograd form of a same-size 3×3 convolution with at least 16 channels in and out,
+    /// unless [`ConvAlgorithm::Direct`] is set.
+    ///
+    /// Fewer channels leave the transforms' 16-lane vectors part empty and gemm's inner
+    /// dimension tiny: with the nets' input and output convolutions (1–8 channels on one side)
+    /// in Winograd form too, a `fmnist-small` step took 325–332 ms instead of 267–272
+    /// (docs/benchmarks.md).
+    pub(super) fn winograd(&self) -> Option<Winograd> {
+        let same_3x3 = (self.kh, self.kw, self.ph, self.pw) == (3, 3, 1, 1);
+        let wide = self.c >= WINOGRAD_MIN_CHANNELS && self.o >= WINOGRAD_MIN_CHANNELS;
+        (same_3x3 && wide && conv_algorithm() == ConvAlgorithm::Winograd)
+            .then(|| Winograd::new(self.n, self.c, self.h, self.w, self.o))
+    }
+
     /// A 1×1 unpadded kernel's im2col matrix is the image itself.
     fn im2col_is_identity(&self) -> bool {
         self.kh == 1 && self.kw == 1 && self.ph == 0 && self.pw == 0
     }
 }
 
+/// How the CPU f32 convolutions compute same-size 3×3 kernels (all others run [`Self::Direct`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConvAlgorithm {
+    /// Winograd's F(2×2, 3×3): 2.25× fewer multiplications, the default.
+    Winograd,
+    /// Gemms over shifted copies of the image: every product of the convolution's definition.
+    Direct,
+}
+
+impl std::str::FromStr for ConvAlgorithm {
+    type Err = UnknownConvAlgorithm;
+
+    fn from_str(s: &str) -> std::result::Result<Self, Self::Err> {
+        match s {
+            "winograd" => Ok(Self::Winograd),
+            "direct" => Ok(Self::Direct),
+            _ => Err(UnknownConvAlgorithm(s.to_string())),
+        }
+    }
+}
+
+/// A name that is not a [`ConvAlgorithm`].
+#[derive(Debug, thiserror::Error)]
+#[error("unknown convolution algorithm {0:?}: use \"winograd\" or \"direct\"")]
+pub struct UnknownConvAlgorithm(pub String);
+
+/// Sets the algorithm named by the environment variable `var` (`winograd` or `direct`), if set:
+/// what the benchmark programs use to compare the two.
+pub fn conv_algorithm_from_env(var: &str) -> std::result::Result<(), UnknownConvAlgorithm> {
+    if let Ok(name) = std::env::var(var) {
+        set_conv_algorithm(name.parse()?);
+    }
+    Ok(())
+}
+
+static DIRECT: AtomicBool = AtomicBool::new(false);
+
+/// Chooses the algorithm of every later same-size 3×3 convolution in the process (forward, input
+/// and kernel gradients): for comparisons and benchmarks; [`ConvAlgorithm::Winograd`] is the
+/// default.
+pub fn set_conv_algorithm(algorithm: ConvAlgorithm) {
+    DIRECT.store(algorithm == ConvAlgorithm::Direct, Ordering::Relaxed);
+}
+
+/// The algorithm [`set_conv_algorithm`] chose.
+pub fn conv_algorithm() -> ConvAlgorithm {
+    match DIRECT.load(Ordering::Relaxed) {
+        true => ConvAlgorithm::Direct,
+        false => ConvAlgorithm::Winograd,
+    }
+}
+
+/// Channels in and out from which same-size 3×3 convolutions run Winograd's algorithm.
+const WINOGRAD_MIN_CHANNELS: usize = 16;
+
 /// f32 lanes of gemm's widest kernels (AVX-512).
 const GEMM_SIMD_F32: usize = 16;
 
 thread_local! {
-    /// Each thread's two im2col buffers, kept between calls: a fresh one per call (or per rayon
-    /// split) is zero-filled on every resize, which cost ≈ 4% of a training step.
-    static SCRATCH: std::cell::RefCell<[Vec<f32>; 2]> =
-        const { std::cell::RefCell::new([Vec::new(), Vec::new()]) };
+    /// Each thread's scratch buffers (im2col matrices, Winograd tiles), kept between calls: a
+    /// fresh one per call (or per rayon split) is zero-filled on every resize, which cost ≈ 4% of
+    /// a training step.
+    static SCRATCH: std::cell::RefCell<Vec<Vec<f32>>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
-/// Runs `f` with this thread's im2col buffers, or with fresh ones if they are in use (a rayon
-/// worker waiting inside gemm may pick up another convolution).
-fn with_scratch<R>(f: impl FnOnce(&mut [Vec<f32>; 2]) -> R) -> R {
+/// Runs `f` with `K` of this thread's scratch buffers, or with fresh ones if they are in use (a
+/// rayon worker waiting inside gemm may pick up another convolution).
+pub(super) fn with_scratch<const K: usize, R>(f: impl FnOnce(&mut [Vec<f32>; K]) -> R) -> R {
     SCRATCH.with(|cell| match cell.try_borrow_mut() {
-        Ok(mut buffers) => f(&mut buffers),
-        Err(_) => f(&mut [Vec::new(), Vec::new()]),
+        Ok(mut buffers) => {
+            if buffers.len() < K {
+                buffers.resize_with(K, Vec::new);
+            }
+            match <&mut [Vec<f32>; K]>::try_from(&mut buffers[..K]) {
+                Ok(buffers) => f(buffers),
+                Err(_) => unreachable!("the slice has K buffers"),
+            }
+        }
+        Err(_) => f(&mut std::array::from_fn(|_| Vec::new())),
     })
 }
 
@@ -396,7 +477,22 @@ fn zero_small(d: &mut [f32]) {
 /// kernel's row `a` then sees those copies `a` rows further on, a strided view gemm reads in
 /// place. So `kh` gemms `y += W_a [o, c·kw] · shifted(x)ₐ [c·kw, oh·ow]` replace one over a
 /// matrix `kh` times larger, whose writing cost as much as the gemm for 3×3 kernels.
+///
+/// Same-size 3×3 kernels run Winograd's algorithm instead ([`Geom::winograd`]).
 pub(super) fn conv_forward(g: &Geom, x: &[f32], w: &[f32], bias: Option<&[f32]>) -> Vec<f32> {
+    match g.winograd() {
+        Some(p) => winograd::forward(&p, x, w, bias),
+        None => conv_forward_direct(g, x, w, bias),
+    }
+}
+
+/// [`conv_forward`] over the shifted copies, whatever the kernel.
+pub(super) fn conv_forward_direct(
+    g: &Geom,
+    x: &[f32],
+    w: &[f32],
+    bias: Option<&[f32]>,
+) -> Vec<f32> {
     // The column shifts: an im2col with the kernel's rows collapsed to one.
     let shifts = Geom {
         kh: 1,
@@ -517,7 +613,17 @@ pub(super) fn conv_backward_input(g: &Geom, dy: &[f32], w: &[f32]) -> Result<Vec
 /// step). The sum comes out in the `(a, b, ci)` column order of that matrix and is permuted to
 /// the kernel's `(ci, a, b)` at the end. (Writing only the `kw` column shifts, as the forward
 /// does, and one gemm per kernel row was slower here: the gemms get too narrow, `kw·c` rows.)
+///
+/// Same-size 3×3 kernels run Winograd's algorithm instead ([`Geom::winograd`]).
 pub(super) fn conv_backward_weight(g: &Geom, x: &[f32], dy: &[f32]) -> Vec<f32> {
+    match g.winograd() {
+        Some(p) => winograd::weight_grad(&p, x, dy),
+        None => conv_backward_weight_direct(g, x, dy),
+    }
+}
+
+/// [`conv_backward_weight`] over the pixel-major im2col, whatever the kernel.
+pub(super) fn conv_backward_weight_direct(g: &Geom, x: &[f32], dy: &[f32]) -> Vec<f32> {
     let images = |xs: &[f32], dys: &[f32], par: Parallelism| {
         let mut acc = vec![0f32; g.o * g.rows()];
         with_scratch(|[cols, hwc]| {
@@ -570,21 +676,9 @@ pub(super) fn conv_backward_weight(g: &Geom, x: &[f32], dy: &[f32]) -> Vec<f32> 
 /// The image is first transposed to `[h, w, c]` in `hwc`, so that each `(oy, ox, a)` is one
 /// contiguous run of `kw·c` values.
 fn im2col_t(g: &Geom, x: &[f32], hwc: &mut Vec<f32>, cols: &mut Vec<f32>) {
-    let (c, hw) = (g.c, g.h * g.w);
+    let c = g.c;
     hwc.resize(g.in_len(), 0.0);
-    // In 16×16 tiles, whose destination lines stay in L1 (a plain loop missed on every store).
-    const TILE: usize = 16;
-    for j0 in (0..hw).step_by(TILE) {
-        let jn = TILE.min(hw - j0);
-        for c0 in (0..c).step_by(TILE) {
-            for ci in c0..(c0 + TILE).min(c) {
-                let src = &x[ci * hw + j0..][..jn];
-                for (j, &v) in src.iter().enumerate() {
-                    hwc[(j0 + j) * c + ci] = v;
-                }
-            }
-        }
-    }
+    transpose(x, c, g.h * g.w, hwc);
     cols.resize(g.pixels() * g.rows(), 0.0);
     let (h, w, kw) = (g.h as isize, g.w as isize, g.kw as isize);
     for (p, row) in cols.chunks_exact_mut(g.rows()).enumerate() {
@@ -610,16 +704,16 @@ fn im2col_t(g: &Geom, x: &[f32], hwc: &mut Vec<f32>, cols: &mut Vec<f32>) {
 
 /// A read-only strided matrix: element `(i, j)` is `data[i·rs + j·cs]`.
 #[derive(Clone, Copy)]
-struct MatRef<'a> {
-    data: &'a [f32],
-    rows: usize,
-    cols: usize,
-    rs: usize,
-    cs: usize,
+pub(super) struct MatRef<'a> {
+    pub(super) data: &'a [f32],
+    pub(super) rows: usize,
+    pub(super) cols: usize,
+    pub(super) rs: usize,
+    pub(super) cs: usize,
 }
 
 impl<'a> MatRef<'a> {
-    fn row_major(data: &'a [f32], rows: usize, cols: usize) -> Self {
+    pub(super) fn row_major(data: &'a [f32], rows: usize, cols: usize) -> Self {
         Self {
             data,
             rows,
@@ -639,7 +733,13 @@ impl<'a> MatRef<'a> {
 }
 
 /// `dst [m, n]` (row-major) `= lhs [m, k] · rhs [k, n]`, or `+=` with `accumulate`.
-fn matmul(dst: &mut [f32], lhs: MatRef<'_>, rhs: MatRef<'_>, accumulate: bool, par: Parallelism) {
+pub(super) fn matmul(
+    dst: &mut [f32],
+    lhs: MatRef<'_>,
+    rhs: MatRef<'_>,
+    accumulate: bool,
+    par: Parallelism,
+) {
     let (m, k, n) = (lhs.rows, lhs.cols, rhs.cols);
     assert_eq!(rhs.rows, k, "inner dimensions differ");
     assert_eq!(dst.len(), m * n, "destination has the wrong size");

@@ -9,10 +9,16 @@ mod batch_norm_train;
 mod channel_ops;
 mod fast_conv;
 mod res_block_train;
+mod transpose;
+mod winograd;
 
 pub(crate) use batch_norm_train::batch_norm_train;
 pub(crate) use channel_ops::{channel_affine, channel_affine_relu, channel_moments};
 pub(crate) use fast_conv::fast_conv2d_bias;
+pub use fast_conv::{
+    ConvAlgorithm, UnknownConvAlgorithm, conv_algorithm, conv_algorithm_from_env,
+    set_conv_algorithm,
+};
 pub(crate) use res_block_train::{ResBlockParams, res_block_train};
 
 #[cfg(test)]

@@ -3,3 +3,4 @@
 mod channel_ops;
 mod fast_conv;
 mod res_block;
+mod winograd;

@@ -1,0 +1,83 @@
+//! Winograd's F(2×2, 3×3) against the direct convolution over shifted copies: the forward pass
+//! (which is also the input gradient) and the kernel gradient, on odd sizes, partial channel
+//! blocks and batches below the thread count.
+
+use rand::{Rng, SeedableRng};
+
+use crate::kernels::fast_conv::{
+    Geom, conv_backward_weight, conv_backward_weight_direct, conv_forward, conv_forward_direct,
+};
+
+/// Seeded values in `[-1, 1)`.
+fn values(len: usize, seed: u64) -> Vec<f32> {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    (0..len).map(|_| rng.random_range(-1.0..1.0)).collect()
+}
+
+/// `max |a - b| / max(1, max |b|)`.
+fn rel_err(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len());
+    let diff = a
+        .iter()
+        .zip(b)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0, f32::max);
+    diff / b.iter().map(|b| b.abs()).fold(1.0, f32::max)
+}
+
+/// `(n, c, o, h, w)`.
+const SHAPES: &[(usize, usize, usize, usize, usize)] = &[
+    (1, 16, 16, 5, 5),
+    (3, 16, 20, 9, 13),
+    (4, 40, 24, 7, 6),
+    (5, 16, 33, 1, 2),
+    (64, 32, 32, 14, 14),
+    (6, 64, 64, 28, 28),
+];
+
+#[test]
+fn forward_and_kernel_gradient_match_the_direct_convolution() {
+    for (i, &(n, c, o, h, w)) in SHAPES.iter().enumerate() {
+        let g = Geom::new(n, c, h, w, o, 3, 3, (1, 1)).expect("valid geometry");
+        assert!(
+            g.winograd().is_some(),
+            "{c}→{o} channels should run Winograd"
+        );
+        let seed = 10 * i as u64;
+        let x = values(n * c * h * w, seed);
+        let k = values(o * c * 9, seed + 1);
+        let bias = values(o, seed + 2);
+        let dy = values(n * o * h * w, seed + 3);
+        let (y, y_direct) = (
+            conv_forward(&g, &x, &k, Some(&bias)),
+            conv_forward_direct(&g, &x, &k, Some(&bias)),
+        );
+        let (dk, dk_direct) = (
+            conv_backward_weight(&g, &x, &dy),
+            conv_backward_weight_direct(&g, &x, &dy),
+        );
+        // Sums of up to 9·64 products of values in [-1, 1): a few float roundings apart.
+        let (ey, ek) = (rel_err(&y, &y_direct), rel_err(&dk, &dk_direct));
+        assert!(
+            ey < 1e-5,
+            "{n}×{c}→{o}×{h}×{w}: forward relative error {ey}"
+        );
+        assert!(
+            ek < 1e-5,
+            "{n}×{c}→{o}×{h}×{w}: kernel gradient relative error {ek}"
+        );
+    }
+}
+
+#[test]
+fn narrow_or_other_kernels_stay_direct() {
+    let narrow = Geom::new(2, 8, 7, 7, 32, 3, 3, (1, 1)).expect("valid geometry");
+    let valid = Geom::new(2, 32, 7, 7, 32, 3, 3, (0, 0)).expect("valid geometry");
+    let five = Geom::new(2, 32, 7, 7, 32, 5, 5, (2, 2)).expect("valid geometry");
+    for g in [narrow, valid, five] {
+        assert!(
+            g.winograd().is_none(),
+            "{g:?} should run the direct convolution"
+        );
+    }
+}

@@ -1,0 +1,113 @@
+//! Matrix transposes between the channel-major images candle holds (`[c, h·w]`) and the
+//! pixel-major ones (`[h·w, c]`) that the convolutions' gemms read in place.
+
+/// `dst [cols, rows] = src [rows, cols]ᵀ`.
+///
+/// With AVX, in 8×8 blocks of eight loads, 24 shuffles and eight stores (a scalar transpose
+/// costs a load and a strided store per element: ≈ 16% of a Winograd training step); the edges
+/// and other CPUs go element by element.
+pub(super) fn transpose(src: &[f32], rows: usize, cols: usize, dst: &mut [f32]) {
+    assert!(
+        src.len() >= rows * cols && dst.len() >= rows * cols,
+        "transpose: {rows}×{cols} does not fit the buffers"
+    );
+    let (mut rows8, mut cols8) = (0, 0);
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx") {
+        (rows8, cols8) = (rows / 8 * 8, cols / 8 * 8);
+        for i in (0..rows8).step_by(8) {
+            for j in (0..cols8).step_by(8) {
+                // SAFETY: the CPU has AVX (checked above); rows i..i+8 of columns j..j+8 lie
+                // inside `src` and rows j..j+8 of columns i..i+8 inside `dst` (asserted above:
+                // i + 8 <= rows, j + 8 <= cols).
+                unsafe {
+                    block8(
+                        src.as_ptr().add(i * cols + j),
+                        cols,
+                        dst.as_mut_ptr().add(j * rows + i),
+                        rows,
+                    )
+                };
+            }
+        }
+    }
+    let mut scalar = |i_range: std::ops::Range<usize>, j_range: std::ops::Range<usize>| {
+        for i in i_range {
+            for j in j_range.clone() {
+                dst[j * rows + i] = src[i * cols + j];
+            }
+        }
+    };
+    scalar(0..rows8, cols8..cols);
+    scalar(rows8..rows, 0..cols);
+}
+
+/// The 8×8 block at `src` (row stride `ss`), transposed to `dst` (row stride `ds`).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx")]
+unsafe fn block8(src: *const f32, ss: usize, dst: *mut f32, ds: usize) {
+    use std::arch::x86_64::*;
+    // SAFETY (all loads and stores): the caller guarantees 8 rows of 8 floats at each pointer.
+    unsafe {
+        let r: [__m256; 8] = std::array::from_fn(|k| _mm256_loadu_ps(src.add(k * ss)));
+        // Interleave row pairs, then pairs of pairs, then 128-bit halves.
+        let t: [__m256; 8] = std::array::from_fn(|k| {
+            let (a, b) = (r[k / 2 * 2], r[k / 2 * 2 + 1]);
+            match k % 2 {
+                0 => _mm256_unpacklo_ps(a, b),
+                _ => _mm256_unpackhi_ps(a, b),
+            }
+        });
+        // t = [lo01, hi01, lo23, hi23, lo45, hi45, lo67, hi67]
+        let s: [__m256; 8] = std::array::from_fn(|k| {
+            let base = k / 4 * 4;
+            let (a, b) = (t[base + k % 4 / 2], t[base + 2 + k % 4 / 2]);
+            match k % 2 {
+                0 => _mm256_shuffle_ps::<0x44>(a, b),
+                _ => _mm256_shuffle_ps::<0xEE>(a, b),
+            }
+        });
+        // s = columns {0,1,2,3} (with 4..7 in the high halves) of rows 0–3, then of rows 4–7
+        for k in 0..4 {
+            _mm256_storeu_ps(
+                dst.add(k * ds),
+                _mm256_permute2f128_ps::<0x20>(s[k], s[k + 4]),
+            );
+            _mm256_storeu_ps(
+                dst.add((k + 4) * ds),
+                _mm256_permute2f128_ps::<0x31>(s[k], s[k + 4]),
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::transpose;
+
+    #[test]
+    fn matches_the_definition_on_every_edge_case() {
+        for (rows, cols) in [
+            (1, 1),
+            (3, 5),
+            (8, 8),
+            (9, 17),
+            (32, 196),
+            (196, 64),
+            (16, 7),
+        ] {
+            let src: Vec<f32> = (0..rows * cols).map(|v| v as f32).collect();
+            let mut dst = vec![f32::NAN; rows * cols];
+            transpose(&src, rows, cols, &mut dst);
+            for i in 0..rows {
+                for j in 0..cols {
+                    assert_eq!(
+                        dst[j * rows + i],
+                        src[i * cols + j],
+                        "{rows}×{cols} at {i},{j}"
+                    );
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,180 @@
+//! The three tile transforms in AVX-512 registers: one vector per tile position and block of 16
+//! channels, masked loads and stores for a partial block. The portable versions in the parent
+//! module compute the same sums in the same order (a test compares them bit for bit); these only
+//! avoid their round trips through the stack.
+
+use std::arch::x86_64::*;
+use std::ops::Range;
+
+use super::{LANES, Winograd, XI};
+
+/// The first `n` (≤ 16) lanes.
+fn mask(n: usize) -> __mmask16 {
+    match n >= LANES {
+        true => u16::MAX,
+        false => (1u16 << n) - 1,
+    }
+}
+
+/// `Bᵀ v` along one axis: `[v₀ - v₂, v₁ + v₂, v₂ - v₁, v₁ - v₃]`.
+#[target_feature(enable = "avx512f")]
+fn b(v: [__m512; 4]) -> [__m512; 4] {
+    [
+        _mm512_sub_ps(v[0], v[2]),
+        _mm512_add_ps(v[1], v[2]),
+        _mm512_sub_ps(v[2], v[1]),
+        _mm512_sub_ps(v[1], v[3]),
+    ]
+}
+
+/// `Aᵀ v` along one axis: `[v₀ + v₁ + v₂, v₁ - v₂ - v₃]`.
+#[target_feature(enable = "avx512f")]
+fn a_t(v: [__m512; 4]) -> [__m512; 2] {
+    [
+        _mm512_add_ps(_mm512_add_ps(v[0], v[1]), v[2]),
+        _mm512_sub_ps(_mm512_sub_ps(v[1], v[2]), v[3]),
+    ]
+}
+
+/// `A v` along one axis: `[v₀, v₀ + v₁, v₀ - v₁, -v₁]`.
+#[target_feature(enable = "avx512f")]
+fn a(v: [__m512; 2]) -> [__m512; 4] {
+    [
+        v[0],
+        _mm512_add_ps(v[0], v[1]),
+        _mm512_sub_ps(v[0], v[1]),
+        _mm512_sub_ps(_mm512_setzero_ps(), v[1]),
+    ]
+}
+
+/// `n` lanes of `src[at..]` (zero in the others).
+#[target_feature(enable = "avx512f")]
+fn load(src: &[f32], at: usize, n: usize) -> __m512 {
+    let src = &src[at..at + n];
+    // SAFETY: the mask reads only the first `n` lanes, all inside `src`.
+    unsafe { _mm512_maskz_loadu_ps(mask(n), src.as_ptr()) }
+}
+
+/// `n` lanes of `v` into `dst[at..]`.
+#[target_feature(enable = "avx512f")]
+fn store(dst: &mut [f32], at: usize, n: usize, v: __m512) {
+    let dst = &mut dst[at..at + n];
+    // SAFETY: the mask writes only the first `n` lanes, all inside `dst`.
+    unsafe { _mm512_mask_storeu_ps(dst.as_mut_ptr(), mask(n), v) }
+}
+
+/// [`Winograd::input_tiles`] in registers.
+#[target_feature(enable = "avx512f")]
+pub(super) fn input_tiles(p: &Winograd, hwc: &[f32], v: &mut [f32], range: Range<usize>) {
+    let (c, rows) = (p.c, range.len());
+    for (row, t) in range.enumerate() {
+        let (image, y0, x0) = p.tile(t);
+        let image = &hwc[image * p.in_len()..][..p.in_len()];
+        // Row and column -1 wrap around, so one test each.
+        let ys: [Option<usize>; 4] = std::array::from_fn(|r| {
+            let y = (y0 + r).wrapping_sub(1);
+            (y < p.h).then_some(y * p.w)
+        });
+        let xs: [Option<usize>; 4] = std::array::from_fn(|s| {
+            let x = (x0 + s).wrapping_sub(1);
+            (x < p.w).then_some(x)
+        });
+        for c0 in (0..c).step_by(LANES) {
+            let n = LANES.min(c - c0);
+            // Plain loops over constant bounds, not `array::from_fn`: its closures were not
+            // inlined, and the tile went through the stack.
+            let mut d = [[_mm512_setzero_ps(); 4]; 4];
+            for r in 0..4 {
+                for s in 0..4 {
+                    if let (Some(y), Some(x)) = (ys[r], xs[s]) {
+                        d[r][s] = load(image, (y + x) * c + c0, n);
+                    }
+                }
+            }
+            let mut cols = [[_mm512_setzero_ps(); 4]; 4];
+            for s in 0..4 {
+                cols[s] = b([d[0][s], d[1][s], d[2][s], d[3][s]]);
+            }
+            // cols[s][r] = (Bᵀ d)[r][s]; transform each row r along s.
+            for r in 0..4 {
+                let out = b([cols[0][r], cols[1][r], cols[2][r], cols[3][r]]);
+                for (s, value) in out.into_iter().enumerate() {
+                    store(v, ((4 * r + s) * rows + row) * c + c0, n, value);
+                }
+            }
+        }
+    }
+    debug_assert_eq!(XI, 16);
+}
+
+/// [`Winograd::output_tiles`] in registers.
+#[target_feature(enable = "avx512f")]
+pub(super) fn output_tiles(
+    p: &Winograd,
+    m: &[f32],
+    range: Range<usize>,
+    bias: Option<&[f32]>,
+    hwc: &mut [f32],
+) {
+    let (o, rows) = (p.o, range.len());
+    for (row, t) in range.enumerate() {
+        let (image, y0, x0) = p.tile(t);
+        let image = &mut hwc[image * p.out_len()..][..p.out_len()];
+        for o0 in (0..o).step_by(LANES) {
+            let n = LANES.min(o - o0);
+            let mut tile = [[_mm512_setzero_ps(); 4]; 4];
+            for r in 0..4 {
+                for s in 0..4 {
+                    tile[r][s] = load(m, ((4 * r + s) * rows + row) * o + o0, n);
+                }
+            }
+            let mut cols = [[_mm512_setzero_ps(); 2]; 4];
+            for s in 0..4 {
+                cols[s] = a_t([tile[0][s], tile[1][s], tile[2][s], tile[3][s]]);
+            }
+            let b = bias.map_or(_mm512_setzero_ps(), |bias| load(bias, o0, n));
+            for r in 0..2 {
+                let y = y0 + r;
+                let out = a_t([cols[0][r], cols[1][r], cols[2][r], cols[3][r]]);
+                for (s, value) in out.into_iter().enumerate() {
+                    let x = x0 + s;
+                    if y < p.h && x < p.w {
+                        store(image, (y * p.w + x) * o + o0, n, _mm512_add_ps(value, b));
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// [`Winograd::output_tiles_adjoint`] in registers.
+#[target_feature(enable = "avx512f")]
+pub(super) fn output_tiles_adjoint(p: &Winograd, hwc: &[f32], dm: &mut [f32], range: Range<usize>) {
+    let (o, rows) = (p.o, range.len());
+    for (row, t) in range.enumerate() {
+        let (image, y0, x0) = p.tile(t);
+        let image = &hwc[image * p.out_len()..][..p.out_len()];
+        for o0 in (0..o).step_by(LANES) {
+            let n = LANES.min(o - o0);
+            let mut g = [[_mm512_setzero_ps(); 2]; 2];
+            for r in 0..2 {
+                for s in 0..2 {
+                    let (y, x) = (y0 + r, x0 + s);
+                    if y < p.h && x < p.w {
+                        g[r][s] = load(image, (y * p.w + x) * o + o0, n);
+                    }
+                }
+            }
+            let mut cols = [[_mm512_setzero_ps(); 4]; 2];
+            for s in 0..2 {
+                cols[s] = a([g[0][s], g[1][s]]);
+            }
+            for r in 0..4 {
+                let out = a([cols[0][r], cols[1][r]]);
+                for (s, value) in out.into_iter().enumerate() {
+                    store(dm, ((4 * r + s) * rows + row) * o + o0, n, value);
+                }
+            }
+        }
+    }
+}
