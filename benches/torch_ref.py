@@ -67,6 +67,8 @@ S_SCALE_L2 = 5e-5
 DATA = (1, 28, 28)
 HIDDEN = 32
 BLOCKS = 2
+# --preset: (HIDDEN, BLOCKS) of the trainer's presets of the same topology
+PRESETS = {"fmnist-small": (32, 2), "fmnist-paper": (64, 8)}
 SCALES = 2
 CHECKER, CHANNEL, FINAL = 3, 3, 4
 NUMEL = DATA[0] * DATA[1] * DATA[2]
@@ -647,6 +649,8 @@ def main():
     p.add_argument("mode", choices=["params", "train", "eager", "export", "ort", "quality"])
     p.add_argument("dir", nargs="?", help="bundle directory (export, ort)")
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--preset", choices=sorted(PRESETS), default="fmnist-small",
+                   help="model size: the trainer preset of this name")
     p.add_argument("--batch", type=int, default=64, help="training batch")
     p.add_argument("--steps", type=int, default=10, help="timed training steps (after 2 warm-ups)")
     p.add_argument("--batches", default="1,64,256", help="inference batches")
@@ -659,6 +663,8 @@ def main():
     p.add_argument("--eval-batch", type=int, default=50, help="quality: test images per eval call")
     p.add_argument("--out", help="quality: also write the JSON object to this file")
     args = p.parse_args()
+    global HIDDEN, BLOCKS
+    HIDDEN, BLOCKS = PRESETS[args.preset]
     args.batches = [int(b) for b in args.batches.split(",")]
     if args.mode in ("export", "ort") and not args.dir:
         p.error(f"{args.mode} needs a directory")

@@ -582,16 +582,7 @@ pub(super) fn conv_forward_direct(
 /// that is a correlation of `dy` with the flipped, transposed kernel, padded `kh-1-p`.
 pub(super) fn conv_backward_input(g: &Geom, dy: &[f32], w: &[f32]) -> Result<Vec<f32>> {
     let (o, c, kh, kw) = (g.o, g.c, g.kh, g.kw);
-    let mut wt = vec![0f32; c * o * kh * kw];
-    for (oc, wo) in w.chunks_exact(c * kh * kw).enumerate() {
-        for (ci, wi) in wo.chunks_exact(kh * kw).enumerate() {
-            for (a, wa) in wi.chunks_exact(kw).enumerate() {
-                for (b, &v) in wa.iter().enumerate() {
-                    wt[((ci * o + oc) * kh + kh - 1 - a) * kw + kw - 1 - b] = v;
-                }
-            }
-        }
-    }
+    let wt = flip_kernel(w, o, c, kh, kw);
     let back = Geom::new(
         g.n,
         o,
@@ -603,6 +594,40 @@ pub(super) fn conv_backward_input(g: &Geom, dy: &[f32], w: &[f32]) -> Result<Vec
         (kh as isize - 1 - g.ph, kw as isize - 1 - g.pw),
     )?;
     Ok(conv_forward(&back, dy, &wt, None))
+}
+
+/// `w [o, c, kh, kw]` -> `[c, o, kh, kw]` rotated by 180°: the kernel of the input gradient.
+pub(super) fn flip_kernel(w: &[f32], o: usize, c: usize, kh: usize, kw: usize) -> Vec<f32> {
+    let mut wt = vec![0f32; c * o * kh * kw];
+    for (oc, wo) in w.chunks_exact(c * kh * kw).enumerate() {
+        for (ci, wi) in wo.chunks_exact(kh * kw).enumerate() {
+            for (a, wa) in wi.chunks_exact(kw).enumerate() {
+                for (b, &v) in wa.iter().enumerate() {
+                    wt[((ci * o + oc) * kh + kh - 1 - a) * kw + kw - 1 - b] = v;
+                }
+            }
+        }
+    }
+    wt
+}
+
+/// Both gradients of [`conv_forward`] at once: `(dx, dW)` from `x`, `dy` and the kernel `w`.
+///
+/// In Winograd form the two share the pixel-major copy of `dy` and each chunk of its tiles while
+/// they are in cache ([`winograd::backward`]).
+pub(super) fn conv_backward(
+    g: &Geom,
+    x: &[f32],
+    dy: &[f32],
+    w: &[f32],
+) -> Result<(Vec<f32>, Vec<f32>)> {
+    match g.winograd() {
+        Some(p) => Ok(winograd::backward(&p, x, dy, w)),
+        None => Ok((
+            conv_backward_input(g, dy, w)?,
+            conv_backward_weight_direct(g, x, dy),
+        )),
+    }
 }
 
 /// `dW [o, c·kh·kw] = Σₙ dyₙ [o, oh·ow] · im2col(xₙ)ᵀ`: each thread sums its share of the

@@ -18,7 +18,7 @@ use super::batch_norm_train::batch_norm_train;
 use super::batch_norm_train::{backward as batch_norm_backward, forward as batch_norm_forward};
 use super::channel_ops::{f32_slice, is_fast, moments, sums};
 use super::fast_conv::fast_conv2d_bias;
-use super::fast_conv::{Geom, conv_backward_input, conv_backward_weight, conv_forward};
+use super::fast_conv::{Geom, conv_backward, conv_forward};
 
 /// One block's parameters: batch-norm affines `gamma*`, `beta*` `[C]`, kernels `w*`
 /// `[C, C, K, K]` (odd `K`, same padding) and biases `b*` `[C]`.
@@ -302,8 +302,7 @@ impl CustomOp3 for ResBlockTrainBackward<'_> {
         let shape = (n, c, s);
 
         // Second half: conv₂, then relu(bn₂).
-        let dh2 = conv_backward_input(&g, dy, p.w2)?;
-        let dw2 = conv_backward_weight(&g, h2, dy);
+        let (dh2, dw2) = conv_backward(&g, h2, dy, p.w2)?;
         let db2 = sums(dy, n, c, s);
         let bn2 = batch_norm_backward(
             c1,
@@ -318,8 +317,7 @@ impl CustomOp3 for ResBlockTrainBackward<'_> {
         let (dc1, d_gamma_beta2) = bn2.split_at(x.len());
 
         // First half: conv₁, then relu(bn₁).
-        let dh1 = conv_backward_input(&g, dc1, p.w1)?;
-        let dw1 = conv_backward_weight(&g, h1, dc1);
+        let (dh1, dw1) = conv_backward(&g, h1, dc1, p.w1)?;
         let db1 = sums(dc1, n, c, s);
         let mut out = batch_norm_backward(
             x,

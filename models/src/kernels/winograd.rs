@@ -21,7 +21,7 @@ use rayon::prelude::*;
 
 use std::ops::Range;
 
-use super::fast_conv::{MatRef, matmul, with_scratch};
+use super::fast_conv::{MatRef, flip_kernel, matmul, with_scratch};
 use super::transpose::transpose;
 
 #[cfg(target_arch = "x86_64")]
@@ -417,26 +417,52 @@ pub(super) fn forward(p: &Winograd, x: &[f32], w: &[f32], bias: Option<&[f32]>) 
 }
 
 /// The kernel gradient of [`forward`]: `x` `[n, c, h, w]`, `dy` `[n, o, h, w]` ->
-/// `dW [o, c, 3, 3]`. Each thread sums its share of the batch in the Winograd domain; the sums
-/// are added and transformed back once.
+/// `dW [o, c, 3, 3]`.
 pub(super) fn weight_grad(p: &Winograd, x: &[f32], dy: &[f32]) -> Vec<f32> {
+    gradients(p, x, dy, None).1
+}
+
+/// Both gradients of [`forward`]: `(dx [n, c, h, w], dW [o, c, 3, 3])` from `x`, `dy` and the
+/// kernel `w` `[o, c, 3, 3]`.
+pub(super) fn backward(p: &Winograd, x: &[f32], dy: &[f32], w: &[f32]) -> (Vec<f32>, Vec<f32>) {
+    let (dx, dw) = gradients(p, x, dy, Some(w));
+    (dx.unwrap_or_default(), dw)
+}
+
+/// The kernel gradient and, given the kernel, the input gradient, in one sweep over the batch.
+///
+/// Each thread takes a share of the images and, a chunk of tiles at a time, sums
+/// `dU_ξ += V_ξᵀ · dM_ξ` in the Winograd domain (the sums are added and transformed back
+/// once) and runs `dy` through the flipped kernel (the input gradient, a same-size 3×3
+/// convolution itself), both from one pixel-major copy of `dy`.
+fn gradients(
+    p: &Winograd,
+    x: &[f32],
+    dy: &[f32],
+    w: Option<&[f32]>,
+) -> (Option<Vec<f32>>, Vec<f32>) {
+    let back = Winograd::new(p.n, p.o, p.h, p.w, p.c);
+    let u_back = w.map(|w| transform_kernel(&flip_kernel(w, p.o, p.c, 3, 3), p.o, p.c));
+    let mut dx = u_back.as_ref().map(|_| vec![0f32; p.n * p.in_len()]);
     let threads = rayon::current_num_threads();
     let group = p.group(threads);
-    let images = |xs: &[f32], dys: &[f32], par: Parallelism| {
+    let share = |xs: &[f32], dys: &[f32], mut dxs: Option<&mut [f32]>, par: Parallelism| {
         let mut du = vec![0f32; XI * p.c * p.o];
-        with_scratch(|[hwc_x, hwc_dy, v, dm]: &mut [Vec<f32>; 4]| {
+        with_scratch(|[hwc_x, hwc_dy, v, dm, out]: &mut [Vec<f32>; 5]| {
             let groups = xs
                 .chunks(group * p.in_len())
-                .zip(dys.chunks(group * p.out_len()));
-            for (x_g, dy_g) in groups {
+                .zip(dys.chunks(group * p.out_len()))
+                .enumerate();
+            for (i, (x_g, dy_g)) in groups {
                 transpose_images(x_g, p.c, p.pixels(), hwc_x);
                 transpose_images(dy_g, p.o, p.pixels(), hwc_dy);
+                out.resize(x_g.len(), 0.0);
                 for range in p.chunks(x_g.len() / p.in_len()) {
                     let rows = range.len();
-                    v.resize(XI * rows * p.c, 0.0);
-                    dm.resize(XI * rows * p.o, 0.0);
+                    v.resize(XI * rows * p.c.max(p.o), 0.0);
+                    dm.resize(XI * rows * p.c.max(p.o), 0.0);
                     p.input_tiles(hwc_x, v, range.clone());
-                    p.output_tiles_adjoint(hwc_dy, dm, range);
+                    p.output_tiles_adjoint(hwc_dy, dm, range.clone());
                     for xi in 0..XI {
                         // V_ξᵀ [c, rows]: V_ξ is tile-major, so this view is column-major.
                         let lhs = MatRef {
@@ -450,6 +476,32 @@ pub(super) fn weight_grad(p: &Winograd, x: &[f32], dy: &[f32]) -> Vec<f32> {
                             MatRef::row_major(&dm[xi * rows * p.o..][..rows * p.o], rows, p.o);
                         matmul(&mut du[xi * p.c * p.o..][..p.c * p.o], lhs, rhs, true, par);
                     }
+                    if let Some(u) = &u_back {
+                        back.input_tiles(hwc_dy, v, range.clone());
+                        for xi in 0..XI {
+                            let lhs =
+                                MatRef::row_major(&v[xi * rows * p.o..][..rows * p.o], rows, p.o);
+                            let rhs =
+                                MatRef::row_major(&u[xi * p.o * p.c..][..p.o * p.c], p.o, p.c);
+                            matmul(
+                                &mut dm[xi * rows * p.c..][..rows * p.c],
+                                lhs,
+                                rhs,
+                                false,
+                                par,
+                            );
+                        }
+                        back.output_tiles(dm, range, None, out);
+                    }
+                }
+                if let Some(dxs) = dxs.as_deref_mut() {
+                    let dx_g = &mut dxs[i * group * p.in_len()..][..x_g.len()];
+                    for (o_n, dx_n) in out
+                        .chunks_exact(p.in_len())
+                        .zip(dx_g.chunks_exact_mut(p.in_len()))
+                    {
+                        transpose(o_n, p.pixels(), p.c, dx_n);
+                    }
                 }
             }
         });
@@ -457,18 +509,23 @@ pub(super) fn weight_grad(p: &Winograd, x: &[f32], dy: &[f32]) -> Vec<f32> {
     };
     let du = if p.n >= threads {
         let per = p.n.div_ceil(threads);
+        let dx_shares: Vec<Option<&mut [f32]>> = match dx.as_mut() {
+            Some(dx) => dx.chunks_mut(per * p.in_len()).map(Some).collect(),
+            None => (0..p.n.div_ceil(per)).map(|_| None).collect(),
+        };
         x.par_chunks(per * p.in_len())
             .zip(dy.par_chunks(per * p.out_len()))
-            .map(|(xs, dys)| images(xs, dys, Parallelism::None))
+            .zip(dx_shares)
+            .map(|((xs, dys), dxs)| share(xs, dys, dxs, Parallelism::None))
             .reduce_with(|mut a, b| {
                 a.iter_mut().zip(&b).for_each(|(a, b)| *a += b);
                 a
             })
             .unwrap_or_else(|| vec![0f32; XI * p.c * p.o])
     } else {
-        images(x, dy, Parallelism::Rayon(threads))
+        share(x, dy, dx.as_deref_mut(), Parallelism::Rayon(threads))
     };
-    transform_kernel_adjoint(&du, p.c, p.o)
+    (dx, transform_kernel_adjoint(&du, p.c, p.o))
 }
 
 #[cfg(test)]

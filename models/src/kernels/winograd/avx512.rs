@@ -67,27 +67,37 @@ fn store(dst: &mut [f32], at: usize, n: usize, v: __m512) {
 #[target_feature(enable = "avx512f")]
 pub(super) fn input_tiles(p: &Winograd, hwc: &[f32], v: &mut [f32], range: Range<usize>) {
     let (c, rows) = (p.c, range.len());
+    let images = range.end.div_ceil(p.tiles());
+    assert!(
+        v.len() >= XI * rows * c && hwc.len() >= images * p.in_len(),
+        "winograd: buffers too small for tiles {range:?}"
+    );
+    let (pixel, image_row) = (c as isize, (p.w * c) as isize);
     for (row, t) in range.enumerate() {
         let (image, y0, x0) = p.tile(t);
-        let image = &hwc[image * p.in_len()..][..p.in_len()];
         // Row and column -1 wrap around, so one test each.
-        let ys: [Option<usize>; 4] = std::array::from_fn(|r| {
-            let y = (y0 + r).wrapping_sub(1);
-            (y < p.h).then_some(y * p.w)
-        });
-        let xs: [Option<usize>; 4] = std::array::from_fn(|s| {
-            let x = (x0 + s).wrapping_sub(1);
-            (x < p.w).then_some(x)
-        });
+        let rows_in: [bool; 4] = std::array::from_fn(|r| (y0 + r).wrapping_sub(1) < p.h);
+        let cols_in: [bool; 4] = std::array::from_fn(|s| (x0 + s).wrapping_sub(1) < p.w);
+        // The patch's top-left corner, one pixel up and left of the tile (outside the image
+        // for the first row or column of tiles: only offsets of pixels inside are used).
+        let corner = (image * p.in_len()) as isize
+            + (y0 as isize - 1) * image_row
+            + (x0 as isize - 1) * pixel;
         for c0 in (0..c).step_by(LANES) {
-            let n = LANES.min(c - c0);
+            let k = mask(c - c0);
             // Plain loops over constant bounds, not `array::from_fn`: its closures were not
             // inlined, and the tile went through the stack.
             let mut d = [[_mm512_setzero_ps(); 4]; 4];
             for r in 0..4 {
                 for s in 0..4 {
-                    if let (Some(y), Some(x)) = (ys[r], xs[s]) {
-                        d[r][s] = load(image, (y + x) * c + c0, n);
+                    if rows_in[r] && cols_in[s] {
+                        let at = corner + r as isize * image_row + s as isize * pixel;
+                        // SAFETY: pixel (y0 + r - 1, x0 + s - 1) lies inside image `image`,
+                        // whose `c` channels from `at` lie inside `hwc` (asserted above); the
+                        // mask reads channels c0.. below c only.
+                        d[r][s] = unsafe {
+                            _mm512_maskz_loadu_ps(k, hwc.as_ptr().offset(at + c0 as isize))
+                        };
                     }
                 }
             }
@@ -96,15 +106,23 @@ pub(super) fn input_tiles(p: &Winograd, hwc: &[f32], v: &mut [f32], range: Range
                 cols[s] = b([d[0][s], d[1][s], d[2][s], d[3][s]]);
             }
             // cols[s][r] = (Bᵀ d)[r][s]; transform each row r along s.
+            let dst = row * c + c0;
             for r in 0..4 {
                 let out = b([cols[0][r], cols[1][r], cols[2][r], cols[3][r]]);
                 for (s, value) in out.into_iter().enumerate() {
-                    store(v, ((4 * r + s) * rows + row) * c + c0, n, value);
+                    // SAFETY: ((4r + s)·rows + row)·c + c0 plus the masked lanes stays below
+                    // 16·rows·c <= v.len() (asserted above).
+                    unsafe {
+                        _mm512_mask_storeu_ps(
+                            v.as_mut_ptr().add((4 * r + s) * rows * c + dst),
+                            k,
+                            value,
+                        )
+                    };
                 }
             }
         }
     }
-    debug_assert_eq!(XI, 16);
 }
 
 /// [`Winograd::output_tiles`] in registers.
