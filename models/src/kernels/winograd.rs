@@ -271,6 +271,7 @@ fn store(dst: &mut [f32], src: &[f32; LANES], n: usize) {
 /// `Bᵀ d B` of a 4×4 tile in place, `Bᵀ = [[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0],
 /// [0, 1, 0, -1]]`. (In place and lane by lane: whole-tile temporaries became `memcpy` calls.)
 #[inline(always)]
+#[allow(clippy::needless_range_loop)] // the same lane of four rows at once
 fn input_transform(d: &mut Tile) {
     let b = |v: [f32; 4]| [v[0] - v[2], v[1] + v[2], v[2] - v[1], v[1] - v[3]];
     for s in 0..4 {
@@ -289,6 +290,7 @@ fn input_transform(d: &mut Tile) {
 
 /// `Aᵀ m A` of a 4×4 tile: the 2×2 outputs, `Aᵀ = [[1, 1, 1, 0], [0, 1, -1, -1]]`.
 #[inline(always)]
+#[allow(clippy::needless_range_loop)] // the same lane of four rows at once
 fn output_transform(m: &Tile, out: &mut [[[f32; LANES]; 2]; 2]) {
     let a = |v: [f32; 4]| [v[0] + v[1] + v[2], v[1] - v[2] - v[3]];
     let mut rows = [[[0.0; LANES]; 4]; 2];
@@ -308,6 +310,7 @@ fn output_transform(m: &Tile, out: &mut [[[f32; LANES]; 2]; 2]) {
 
 /// `A g Aᵀ` of a 2×2 output gradient: the adjoint of [`output_transform`].
 #[inline(always)]
+#[allow(clippy::needless_range_loop)] // the same lane of four rows at once
 fn output_transform_adjoint(g: &[[[f32; LANES]; 2]; 2], out: &mut Tile) {
     let a = |v: [f32; 2]| [v[0], v[0] + v[1], v[0] - v[1], -v[1]];
     let mut cols = [[[0.0; LANES]; 2]; 4];

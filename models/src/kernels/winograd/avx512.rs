@@ -3,6 +3,9 @@
 //! module compute the same sums in the same order (a test compares them bit for bit); these only
 //! avoid their round trips through the stack.
 
+// Indexed loops over constant bounds keep each tile position in a register of its own.
+#![allow(clippy::needless_range_loop)]
+
 use std::arch::x86_64::*;
 use std::ops::Range;
 
