@@ -481,9 +481,35 @@ fn zero_small(d: &mut [f32]) {
 /// Same-size 3×3 kernels run Winograd's algorithm instead ([`Geom::winograd`]).
 pub(super) fn conv_forward(g: &Geom, x: &[f32], w: &[f32], bias: Option<&[f32]>) -> Vec<f32> {
     match g.winograd() {
-        Some(p) => winograd::forward(&p, x, w, bias),
+        Some(p) => winograd::forward(&p, x, w, bias, None),
         None => conv_forward_direct(g, x, w, bias),
     }
+}
+
+/// `residual + conv_forward(g, x, w, bias)`: a residual block's second convolution and skip.
+pub(super) fn conv_forward_residual(
+    g: &Geom,
+    x: &[f32],
+    w: &[f32],
+    bias: Option<&[f32]>,
+    residual: &[f32],
+) -> Vec<f32> {
+    match g.winograd() {
+        Some(p) => winograd::forward(&p, x, w, bias, Some(residual)),
+        None => {
+            let mut y = conv_forward_direct(g, x, w, bias);
+            add_assign(&mut y, residual);
+            y
+        }
+    }
+}
+
+/// `dst += src` elementwise, in parallel.
+pub(super) fn add_assign(dst: &mut [f32], src: &[f32]) {
+    const CHUNK: usize = 1 << 15;
+    dst.par_chunks_mut(CHUNK)
+        .zip(src.par_chunks(CHUNK))
+        .for_each(|(d, s)| d.iter_mut().zip(s).for_each(|(d, s)| *d += s));
 }
 
 /// [`conv_forward`] over the shifted copies, whatever the kernel.

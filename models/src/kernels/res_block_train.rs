@@ -12,13 +12,12 @@
 use std::sync::{Arc, Mutex};
 
 use candle_core::{CpuStorage, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor, bail};
-use rayon::prelude::*;
 
 use super::batch_norm_train::batch_norm_train;
 use super::batch_norm_train::{backward as batch_norm_backward, forward as batch_norm_forward};
 use super::channel_ops::{f32_slice, is_fast, moments, sums};
 use super::fast_conv::fast_conv2d_bias;
-use super::fast_conv::{Geom, conv_backward, conv_forward};
+use super::fast_conv::{Geom, add_assign, conv_backward, conv_forward, conv_forward_residual};
 
 /// One block's parameters: batch-norm affines `gamma*`, `beta*` `[C]`, kernels `w*`
 /// `[C, C, K, K]` (odd `K`, same padding) and biases `b*` `[C]`.
@@ -189,14 +188,6 @@ fn geometry(l: &Layout, k: usize) -> Result<((usize, usize, usize), Geom)> {
     Ok(((n, c, h * w), Geom::new(n, c, h, w, c, k, k, (p, p))?))
 }
 
-/// `dst += src` elementwise, in parallel (the skip connection, each way).
-fn add_assign(dst: &mut [f32], src: &[f32]) {
-    const CHUNK: usize = 1 << 15;
-    dst.par_chunks_mut(CHUNK)
-        .zip(src.par_chunks(CHUNK))
-        .for_each(|(d, s)| d.iter_mut().zip(s).for_each(|(d, s)| *d += s));
-}
-
 impl CustomOp2 for ResBlockTrain {
     fn name(&self) -> &'static str {
         "res-block-train"
@@ -233,8 +224,7 @@ impl CustomOp2 for ResBlockTrain {
             self.eps.1,
             true,
         );
-        let mut y = conv_forward(&g, &h2, p.w2, Some(p.b2));
-        add_assign(&mut y, x);
+        let y = conv_forward_residual(&g, &h2, p.w2, Some(p.b2), x);
         let stats = [stats1, stats2].concat();
         match self.saved.lock() {
             Ok(mut saved) => *saved = Some(Saved { h1, c1, h2, stats }),

@@ -1,6 +1,8 @@
 //! Matrix transposes between the channel-major images candle holds (`[c, h·w]`) and the
 //! pixel-major ones (`[h·w, c]`) that the convolutions' gemms read in place.
 
+use std::mem::MaybeUninit;
+
 /// `dst [cols, rows] = src [rows, cols]ᵀ`.
 ///
 /// With AVX, in 8×8 blocks of eight loads, 24 shuffles and eight stores (a scalar transpose
@@ -8,8 +10,40 @@
 /// and other CPUs go element by element.
 pub(super) fn transpose(src: &[f32], rows: usize, cols: usize, dst: &mut [f32]) {
     assert!(
-        src.len() >= rows * cols && dst.len() >= rows * cols,
-        "transpose: {rows}×{cols} does not fit the buffers"
+        dst.len() >= rows * cols,
+        "transpose: {rows}×{cols} does not fit the output"
+    );
+    // SAFETY: `dst` has room for rows·cols floats (asserted above).
+    unsafe { transpose_to(src, rows, cols, dst.as_mut_ptr(), None) }
+}
+
+/// [`transpose`] into memory not yet initialised, plus `add` `[cols, rows]` when given: every
+/// element of `dst[..rows·cols]` is written. (A zero-filled output cost a `memset` pass.)
+pub(super) fn transpose_uninit(
+    src: &[f32],
+    rows: usize,
+    cols: usize,
+    dst: &mut [MaybeUninit<f32>],
+    add: Option<&[f32]>,
+) {
+    assert!(
+        dst.len() >= rows * cols && add.is_none_or(|a| a.len() >= rows * cols),
+        "transpose: {rows}×{cols} does not fit the output"
+    );
+    // SAFETY: `dst` has room for rows·cols floats, `add` holds as many (asserted above).
+    unsafe { transpose_to(src, rows, cols, dst.as_mut_ptr().cast(), add) }
+}
+
+/// Writes `dst[j·rows + i] = src[i·cols + j] (+ add[j·rows + i])` for every `i < rows`,
+/// `j < cols`.
+///
+/// # Safety
+/// `dst` must be valid for writes of `rows·cols` floats, and `add`, when given, must hold as
+/// many.
+unsafe fn transpose_to(src: &[f32], rows: usize, cols: usize, dst: *mut f32, add: Option<&[f32]>) {
+    assert!(
+        src.len() >= rows * cols,
+        "transpose: {rows}×{cols} does not fit the input"
     );
     let (mut rows8, mut cols8) = (0, 0);
     #[cfg(target_arch = "x86_64")]
@@ -17,24 +51,29 @@ pub(super) fn transpose(src: &[f32], rows: usize, cols: usize, dst: &mut [f32]) 
         (rows8, cols8) = (rows / 8 * 8, cols / 8 * 8);
         for i in (0..rows8).step_by(8) {
             for j in (0..cols8).step_by(8) {
+                let at = j * rows + i;
                 // SAFETY: the CPU has AVX (checked above); rows i..i+8 of columns j..j+8 lie
-                // inside `src` and rows j..j+8 of columns i..i+8 inside `dst` (asserted above:
-                // i + 8 <= rows, j + 8 <= cols).
+                // inside `src` (asserted above) and rows j..j+8 of columns i..i+8 inside `dst`
+                // and `add` (the caller's promise): i + 8 <= rows, j + 8 <= cols.
                 unsafe {
                     block8(
                         src.as_ptr().add(i * cols + j),
                         cols,
-                        dst.as_mut_ptr().add(j * rows + i),
+                        dst.add(at),
+                        add.map(|a| a.as_ptr().add(at)),
                         rows,
                     )
                 };
             }
         }
     }
-    let mut scalar = |i_range: std::ops::Range<usize>, j_range: std::ops::Range<usize>| {
+    let scalar = |i_range: std::ops::Range<usize>, j_range: std::ops::Range<usize>| {
         for i in i_range {
             for j in j_range.clone() {
-                dst[j * rows + i] = src[i * cols + j];
+                let at = j * rows + i;
+                let v = src[i * cols + j] + add.map_or(0.0, |a| a[at]);
+                // SAFETY: at < rows·cols, inside `dst` (the caller's promise).
+                unsafe { dst.add(at).write(v) };
             }
         }
     };
@@ -42,10 +81,11 @@ pub(super) fn transpose(src: &[f32], rows: usize, cols: usize, dst: &mut [f32]) 
     scalar(rows8..rows, 0..cols);
 }
 
-/// The 8×8 block at `src` (row stride `ss`), transposed to `dst` (row stride `ds`).
+/// The 8×8 block at `src` (row stride `ss`), transposed to `dst` (row stride `ds`), plus the
+/// block at `add` (row stride `ds`) when given.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx")]
-unsafe fn block8(src: *const f32, ss: usize, dst: *mut f32, ds: usize) {
+unsafe fn block8(src: *const f32, ss: usize, dst: *mut f32, add: Option<*const f32>, ds: usize) {
     use std::arch::x86_64::*;
     // SAFETY (all loads and stores): the caller guarantees 8 rows of 8 floats at each pointer.
     unsafe {
@@ -68,15 +108,15 @@ unsafe fn block8(src: *const f32, ss: usize, dst: *mut f32, ds: usize) {
             }
         });
         // s = columns {0,1,2,3} (with 4..7 in the high halves) of rows 0–3, then of rows 4–7
-        for k in 0..4 {
-            _mm256_storeu_ps(
-                dst.add(k * ds),
-                _mm256_permute2f128_ps::<0x20>(s[k], s[k + 4]),
-            );
-            _mm256_storeu_ps(
-                dst.add((k + 4) * ds),
-                _mm256_permute2f128_ps::<0x31>(s[k], s[k + 4]),
-            );
+        for k in 0..8 {
+            let mut row = match k < 4 {
+                true => _mm256_permute2f128_ps::<0x20>(s[k], s[k + 4]),
+                false => _mm256_permute2f128_ps::<0x31>(s[k - 4], s[k]),
+            };
+            if let Some(add) = add {
+                row = _mm256_add_ps(row, _mm256_loadu_ps(add.add(k * ds)));
+            }
+            _mm256_storeu_ps(dst.add(k * ds), row);
         }
     }
 }

@@ -19,10 +19,11 @@
 use gemm::Parallelism;
 use rayon::prelude::*;
 
+use std::mem::MaybeUninit;
 use std::ops::Range;
 
 use super::fast_conv::{MatRef, flip_kernel, matmul, with_scratch};
-use super::transpose::transpose;
+use super::transpose::{transpose, transpose_uninit};
 
 #[cfg(target_arch = "x86_64")]
 mod avx512;
@@ -373,11 +374,25 @@ fn transform_kernel_adjoint(du: &[f32], c: usize, o: usize) -> Vec<f32> {
 
 /// The correlation `x [n, c, h, w] ⋆ w [o, c, 3, 3]` with one zero of padding on every side,
 /// plus `bias[o]` when given: `[n, o, h, w]`.
-pub(super) fn forward(p: &Winograd, x: &[f32], w: &[f32], bias: Option<&[f32]>) -> Vec<f32> {
+///
+/// With `residual` `[n, o, h, w]` the output is `residual + conv(x)` (a residual block's skip,
+/// added while the output is transposed back instead of in a pass of its own).
+pub(super) fn forward(
+    p: &Winograd,
+    x: &[f32],
+    w: &[f32],
+    bias: Option<&[f32]>,
+    residual: Option<&[f32]>,
+) -> Vec<f32> {
     let u = transform_kernel(w, p.c, p.o);
-    let mut y = vec![0f32; p.n * p.out_len()];
+    let len = p.n * p.out_len();
+    assert!(
+        residual.is_none_or(|r| r.len() == len),
+        "winograd: residual of the wrong size"
+    );
+    let mut y = Vec::with_capacity(len);
     let threads = rayon::current_num_threads();
-    let images = |x_g: &[f32], y_g: &mut [f32], par: Parallelism| {
+    let images = |i: usize, x_g: &[f32], y_g: &mut [MaybeUninit<f32>], par: Parallelism| {
         with_scratch(|[hwc, v, m, out]: &mut [Vec<f32>; 4]| {
             let count = x_g.len() / p.in_len();
             transpose_images(x_g, p.c, p.pixels(), hwc);
@@ -400,22 +415,27 @@ pub(super) fn forward(p: &Winograd, x: &[f32], w: &[f32], bias: Option<&[f32]>) 
                 }
                 p.output_tiles(m, range, bias, out);
             }
-            for (o_n, y_n) in out
-                .chunks_exact(p.out_len())
-                .zip(y_g.chunks_exact_mut(p.out_len()))
-            {
-                transpose(o_n, p.pixels(), p.o, y_n);
+            let outputs = out.chunks_exact(p.out_len());
+            for (j, (o_n, y_n)) in outputs.zip(y_g.chunks_exact_mut(p.out_len())).enumerate() {
+                let skip = residual.map(|r| &r[(i + j) * p.out_len()..][..p.out_len()]);
+                transpose_uninit(o_n, p.pixels(), p.o, y_n, skip);
             }
         })
     };
+    let group = p.group(threads);
+    let y_all = &mut y.spare_capacity_mut()[..len];
     if p.n >= threads {
-        let group = p.group(threads);
-        y.par_chunks_mut(group * p.out_len())
+        y_all
+            .par_chunks_mut(group * p.out_len())
             .zip(x.par_chunks(group * p.in_len()))
-            .for_each(|(y_g, x_g)| images(x_g, y_g, Parallelism::None));
+            .enumerate()
+            .for_each(|(g, (y_g, x_g))| images(g * group, x_g, y_g, Parallelism::None));
     } else {
-        images(x, &mut y, Parallelism::Rayon(threads));
+        images(0, x, y_all, Parallelism::Rayon(threads));
     }
+    // SAFETY: every image's output was written by `transpose_uninit`, which writes each of its
+    // elements, and the images cover all `len` elements.
+    unsafe { y.set_len(len) };
     y
 }
 
@@ -446,10 +466,14 @@ fn gradients(
 ) -> (Option<Vec<f32>>, Vec<f32>) {
     let back = Winograd::new(p.n, p.o, p.h, p.w, p.c);
     let u_back = w.map(|w| transform_kernel(&flip_kernel(w, p.o, p.c, 3, 3), p.o, p.c));
-    let mut dx = u_back.as_ref().map(|_| vec![0f32; p.n * p.in_len()]);
+    let len = p.n * p.in_len();
+    let mut dx = u_back.as_ref().map(|_| Vec::with_capacity(len));
     let threads = rayon::current_num_threads();
     let group = p.group(threads);
-    let share = |xs: &[f32], dys: &[f32], mut dxs: Option<&mut [f32]>, par: Parallelism| {
+    let share = |xs: &[f32],
+                 dys: &[f32],
+                 mut dxs: Option<&mut [MaybeUninit<f32>]>,
+                 par: Parallelism| {
         let mut du = vec![0f32; XI * p.c * p.o];
         with_scratch(|[hwc_x, hwc_dy, v, dm, out]: &mut [Vec<f32>; 5]| {
             let groups = xs
@@ -503,7 +527,7 @@ fn gradients(
                         .chunks_exact(p.in_len())
                         .zip(dx_g.chunks_exact_mut(p.in_len()))
                     {
-                        transpose(o_n, p.pixels(), p.c, dx_n);
+                        transpose_uninit(o_n, p.pixels(), p.c, dx_n, None);
                     }
                 }
             }
@@ -512,8 +536,11 @@ fn gradients(
     };
     let du = if p.n >= threads {
         let per = p.n.div_ceil(threads);
-        let dx_shares: Vec<Option<&mut [f32]>> = match dx.as_mut() {
-            Some(dx) => dx.chunks_mut(per * p.in_len()).map(Some).collect(),
+        let dx_shares: Vec<Option<&mut [MaybeUninit<f32>]>> = match dx.as_mut() {
+            Some(dx) => dx.spare_capacity_mut()[..len]
+                .chunks_mut(per * p.in_len())
+                .map(Some)
+                .collect(),
             None => (0..p.n.div_ceil(per)).map(|_| None).collect(),
         };
         x.par_chunks(per * p.in_len())
@@ -526,8 +553,14 @@ fn gradients(
             })
             .unwrap_or_else(|| vec![0f32; XI * p.c * p.o])
     } else {
-        share(x, dy, dx.as_deref_mut(), Parallelism::Rayon(threads))
+        let dxs = dx.as_mut().map(|dx| &mut dx.spare_capacity_mut()[..len]);
+        share(x, dy, dxs, Parallelism::Rayon(threads))
     };
+    if let Some(dx) = dx.as_mut() {
+        // SAFETY: every image's input gradient was written by `transpose_uninit`, which writes
+        // each of its elements, and the images cover all `len` elements.
+        unsafe { dx.set_len(len) };
+    }
     (dx, transform_kernel_adjoint(&du, p.c, p.o))
 }
 
