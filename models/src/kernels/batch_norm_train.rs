@@ -181,6 +181,7 @@ impl CustomOp3 for BatchNormTrainBackward {
             x,
             y,
             dy,
+            None,
             (n, c, s),
             (&self.gamma, &self.mean, &self.var),
             self.eps,
@@ -209,12 +210,14 @@ pub(super) fn forward(
 
 /// The closed-form backward of the (ReLU-masked) training batch norm on `[n, c, s]` slices: `x`
 /// the input, `y` the output (for the ReLU mask), `dy` its gradient, `gamma`, `mean`, `var` `[c]`
-/// each. Returns `dx` followed by `dγ` and `dβ` (`c` each) in one buffer.
+/// each. Returns `dx` (plus `residual` when given: a skip connection's gradient, added in the same
+/// pass) followed by `dγ` and `dβ` (`c` each) in one buffer.
 #[allow(clippy::too_many_arguments)]
 pub(super) fn backward(
     x: &[f32],
     y: &[f32],
     dy: &[f32],
+    residual: Option<&[f32]>,
     (n, c, s): (usize, usize, usize),
     (gamma, mean, var): (&[f32], &[f32], &[f32]),
     eps: f64,
@@ -257,8 +260,18 @@ pub(super) fn backward(
                 let first = start + p * s;
                 let (a, m, q, r) = coef[(first / s) % c];
                 let (g, x) = (&g[first..][..out.len()], &x[first..][..out.len()]);
-                for ((dx, &g), &x) in out.iter_mut().zip(g).zip(x) {
-                    dx.write(g * a + (x - m) * q + r);
+                match residual {
+                    Some(res) => {
+                        let res = &res[first..][..out.len()];
+                        for (((dx, &g), &x), &res) in out.iter_mut().zip(g).zip(x).zip(res) {
+                            dx.write((g * a + (x - m) * q + r) + res);
+                        }
+                    }
+                    None => {
+                        for ((dx, &g), &x) in out.iter_mut().zip(g).zip(x) {
+                            dx.write(g * a + (x - m) * q + r);
+                        }
+                    }
                 }
             }
         });

@@ -17,7 +17,7 @@ use super::batch_norm_train::batch_norm_train;
 use super::batch_norm_train::{backward as batch_norm_backward, forward as batch_norm_forward};
 use super::channel_ops::{f32_slice, is_fast, moments, sums};
 use super::fast_conv::fast_conv2d_bias;
-use super::fast_conv::{Geom, add_assign, conv_backward, conv_forward, conv_forward_residual};
+use super::fast_conv::{Geom, conv_backward, conv_forward, conv_forward_residual};
 
 /// One block's parameters: batch-norm affines `gamma*`, `beta*` `[C]`, kernels `w*`
 /// `[C, C, K, K]` (odd `K`, same padding) and biases `b*` `[C]`.
@@ -298,6 +298,7 @@ impl CustomOp3 for ResBlockTrainBackward<'_> {
             c1,
             h2,
             &dh2,
+            None,
             shape,
             (p.gamma2, mean2, var2),
             self.eps.1,
@@ -309,19 +310,18 @@ impl CustomOp3 for ResBlockTrainBackward<'_> {
         // First half: conv₁, then relu(bn₁).
         let (dh1, dw1) = conv_backward(&g, h1, dc1, p.w1)?;
         let db1 = sums(dc1, n, c, s);
+        // dx = the block's + dy (the identity path); then the parameters in packing order.
         let mut out = batch_norm_backward(
             x,
             h1,
             &dh1,
+            Some(dy),
             shape,
             (p.gamma1, mean1, var1),
             self.eps.0,
             true,
         );
         drop(dh1);
-
-        // dx = dy (the identity path) + the block's; then the parameters in packing order.
-        add_assign(&mut out[..x.len()], dy);
         out.reserve(packed.len() - 2 * c);
         out.extend_from_slice(&dw1);
         out.extend_from_slice(&db1);
