@@ -97,6 +97,15 @@ def main():
     row("training images/s (fwd+bwd+Adam)", 64, [f(c_tr), "—", f(t_tr), "—"], ratio(c_tr, t_tr) + " (candle)")
     row("training s/step", 64, [f(c_tr and 64 / c_tr, 3), "—", f(num("torch", "train_step_s", 64), 3), "—"])
     row("training GFLOP/s (% of peak)", 64, [gflops(c_tr, train), "—", gflops(t_tr, train), "—"])
+    c_dir = num("candle_direct", "train_img_s", 64)
+    row("training images/s, direct convolutions (no Winograd)", 64, [f(c_dir), "—", f(t_tr), "—"],
+        ratio(c_dir, t_tr) + " (candle)")
+    c_256, t_256 = num("candle", "train_img_s", 256), num("torch", "train_img_s", 256)
+    row("training images/s", 256, [f(c_256), "—", f(t_256), "—"], ratio(c_256, t_256) + " (candle)")
+    c_l, t_l = num("candle", "train_large_img_s", 64), num("torch", "train_large_img_s", 64)
+    row("training images/s, fmnist-paper", 64, [f(c_l), "—", f(t_l), "—"], ratio(c_l, t_l) + " (candle)")
+    large = num("candle", "flops_train_per_image_large")
+    row("training GFLOP/s (% of peak), fmnist-paper", 64, [gflops(c_l, large), "—", gflops(t_l, large), "—"])
     row("training peak RSS MiB", 64, [f(num("candle", "rss_mib", "train"), 0), "—", f(num("torch", "rss_mib", "train"), 0), "—"])
     for what in ("score", "sample"):
         label = "scoring" if what == "score" else "sampling"

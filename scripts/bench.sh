@@ -6,7 +6,7 @@
 #
 # Knobs (environment): BENCH_THREADS (2), BENCH_RUNS (5: timed runs per measurement, medians
 # reported; batch 1 runs 40x as many), BENCH_TRAIN_STEPS (1: candle steps per timed run),
-# BENCH_TORCH_STEPS (10: PyTorch timed steps), BENCH_ROUNDS (3: the whole sequence is measured
+# BENCH_TORCH_STEPS (10: PyTorch timed steps; 4 for the larger preset), BENCH_ROUNDS (3: the whole sequence is measured
 # this many times and every cell is the median over rounds, because on a shared VM one round's
 # figures move by up to ±30%), BENCH_OUT (out/bench).
 # Not part of `make test`: the PyTorch venv (.venv-bench) is large and is made here, once.
@@ -19,7 +19,8 @@ TRAIN_STEPS=${BENCH_TRAIN_STEPS:-1}
 TORCH_STEPS=${BENCH_TORCH_STEPS:-10}
 ROUNDS=${BENCH_ROUNDS:-3}
 BASE=${BENCH_OUT:-out/bench}
-PRESET=fmnist-small # benches/torch_ref.py implements this preset only
+PRESET=fmnist-small # benches/torch_ref.py implements this preset and LARGE (--preset)
+LARGE=fmnist-paper  # the larger preset, trained too (batch 64)
 BATCHES=(1 64 256)
 ORT_VERSION=1.31.1
 export ORT_DYLIB_PATH=${ORT_DYLIB_PATH:-$PWD/.ort/libonnxruntime.so}
@@ -93,14 +94,26 @@ mkdir -p "$OUT/logs"
 run flop_count "$EX/flop_count" "$PRESET"
 awk '/^(params_trainable|params_analytic|flops_forward_per_image|flops_train_per_image) / {print "candle", $1, "-", $2}' \
   "$OUT/logs/flop_count.log" >>"$RESULTS"
+run flop_count_large "$EX/flop_count" "$LARGE"
+awk '/^flops_train_per_image / {print "candle flops_train_per_image_large", "-", $2}' \
+  "$OUT/logs/flop_count_large.log" >>"$RESULTS"
 run matmul "$EX/bench_matmul" $((RUNS * 3))
 awk '/^matmul [0-9]/ {print "candle matmul_gflops", $2, $3} /^matmul_peak/ {print "candle matmul_peak - " $2}' \
   "$OUT/logs/matmul.log" >>"$RESULTS"
 
-# 2. candle training: full steps (forward, backward, Adam) at batch 64.
+# 2. candle training: full steps (forward, backward, Adam) at batch 64, again with the direct
+# convolutions instead of Winograd's (what Winograd buys, in the same run), at batch 256, and the
+# larger preset at batch 64.
+train_img_s() { sed -n 's/.*median \([0-9.]*\) images\/s.*/\1/p' "$OUT/logs/$1.log"; }
 run candle_train "$EX/bench_train" "$PRESET" 64 "$TRAIN_STEPS" "$RUNS"
-put "candle train_img_s 64 $(sed -n 's/.*median \([0-9.]*\) images\/s.*/\1/p' "$OUT/logs/candle_train.log")"
+put "candle train_img_s 64 $(train_img_s candle_train)"
 put "candle rss_mib train $(rss_mib candle_train)"
+run candle_train_direct env REALNVP_CONV=direct "$EX/bench_train" "$PRESET" 64 "$TRAIN_STEPS" "$RUNS"
+put "candle_direct train_img_s 64 $(train_img_s candle_train_direct)"
+run candle_train_256 "$EX/bench_train" "$PRESET" 256 "$TRAIN_STEPS" "$RUNS"
+put "candle train_img_s 256 $(train_img_s candle_train_256)"
+run candle_train_large "$EX/bench_train" "$LARGE" 64 "$TRAIN_STEPS" "$RUNS"
+put "candle train_large_img_s 64 $(train_img_s candle_train_large)"
 
 # 3. candle scoring and sampling (random weights), one process per batch.
 for b in "${BATCHES[@]}"; do
@@ -128,6 +141,10 @@ TREF=(benches/torch_ref.py --threads "$THREADS")
 collect() { grep -E '^(torch|ort) ' "$OUT/logs/$1.log" >>"$RESULTS" || true; }
 run torch_params "$PY" "${TREF[@]}" params && collect torch_params
 run torch_train "$PY" "${TREF[@]}" train --batch 64 --steps "$TORCH_STEPS" && collect torch_train
+run torch_train_256 "$PY" "${TREF[@]}" train --batch 256 --steps "$TORCH_STEPS"
+grep -E '^torch train_(img_s|step_s) ' "$OUT/logs/torch_train_256.log" >>"$RESULTS"
+run torch_train_large "$PY" "${TREF[@]}" train --preset "$LARGE" --batch 64 --steps 4
+sed -n 's/^torch train_img_s 64 /torch train_large_img_s 64 /p' "$OUT/logs/torch_train_large.log" >>"$RESULTS"
 for b in "${BATCHES[@]}"; do
   extra=()
   [ "$b" = 1 ] && extra=(--matmul)
