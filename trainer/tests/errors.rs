@@ -563,3 +563,26 @@ fn sample_refuses_bad_counts_and_temperatures() -> TestResult {
     }
     Ok(())
 }
+
+/// T41: an unknown `REALNVP_CONV` stops every command before it does anything.
+#[test]
+fn unknown_conv_algorithm_is_refused() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let run = dir.path().join("run");
+    let out = Command::new(env!("CARGO_BIN_EXE_trainer"))
+        .env("REALNVP_CONV", "fast")
+        .args([
+            "fit", "--preset", "moons", "--data", "moons", "--steps", "1", "--out",
+        ])
+        .arg(&run)
+        .output()?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("REALNVP_CONV") && stderr.contains("use \"winograd\" or \"direct\""),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(!run.exists(), "a refused fit created {}", run.display());
+    Ok(())
+}
