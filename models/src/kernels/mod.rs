@@ -1,6 +1,7 @@
-//! The project's own CPU kernels for training, as candle custom ops: convolutions over column-shifted
-//! copies and gemm, the training-mode batch norm (+ReLU) with its closed-form gradient, per-channel
-//! affine maps and moments, and the whole training-mode residual block in one op.
+//! The project's own CPU kernels for training, as candle custom ops: convolutions (Winograd's
+//! F(2×2, 3×3) for the wide 3×3 ones, gemms over column-shifted copies for the others), the
+//! training-mode batch norm (+ReLU) with its closed-form gradient, per-channel affine maps and
+//! moments, and the whole training-mode residual block in one op.
 //!
 //! Private to the crate: the networks in [`crate::nets`] and the flow layers call them; on other devices
 //! and dtypes each falls back to the composition of candle ops it replaces (docs/benchmarks.md).

@@ -1,5 +1,6 @@
 //! Winograd's F(2×2, 3×3) for the same-size 3×3 convolutions (stride 1, padding 1): the forward
-//! pass (and so the input gradient, which is such a convolution too) and the weight gradient.
+//! pass, the input gradient (such a convolution too, of `dy` with the flipped kernel) and the
+//! weight gradient, the two gradients in one sweep over the batch ([`backward`]).
 //!
 //! Each 2×2 block of outputs is computed from the 4×4 input tile around it as
 //! `Y = Aᵀ [(G g Gᵀ) ⊙ (Bᵀ d B)] A`: 16 multiplications per input channel instead of 36, so the

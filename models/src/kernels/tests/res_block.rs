@@ -68,8 +68,17 @@ fn fused_block_matches_composed_ops() -> Result<()> {
     let names = [
         "x", "gamma1", "beta1", "w1", "b1", "gamma2", "beta2", "w2", "b2",
     ];
-    // Batches below and above the thread count, odd sizes, 3×3 and 1×1 kernels.
-    for (n, c, hw, k) in [(1, 3, (5, 7), 3), (5, 8, (9, 6), 3), (4, 4, (6, 6), 1)] {
+    // Batches below and above the thread count, odd sizes, 3×3 and 1×1 kernels; from 16 channels
+    // the 3×3 convolutions run Winograd's algorithm (with the skip added as conv₂'s output is
+    // transposed back, and both gradients in one sweep).
+    let cases = [
+        (1, 3, (5, 7), 3),
+        (5, 8, (9, 6), 3),
+        (4, 4, (6, 6), 1),
+        (1, 16, (7, 9), 3),
+        (3, 32, (6, 6), 3),
+    ];
+    for (n, c, hw, k) in cases {
         let fused = inputs(n, c, hw, k, DType::F32)?;
         let plain = inputs(n, c, hw, k, DType::F64)?;
         let r = uniform(&[n, c, hw.0, hw.1], -1.0, 1.0, 7)?;
