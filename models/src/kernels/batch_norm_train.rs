@@ -208,35 +208,6 @@ pub(super) fn forward(
     affine_planes(x, c, s, &a, &b, relu)
 }
 
-/// The per-channel coefficients of the closed-form gradient, `dx = g·a + (x - mean)·q + r`, as
-/// `(a, mean, q, r)`, with `dγ` and `dβ`, from each channel's `[Σ g, Σ g·(x - mean)]` over its
-/// `count` elements (the module docs' formula; shared by both layouts).
-#[allow(clippy::type_complexity)]
-pub(super) fn gradient_coefficients(
-    sums: &[[f64; 2]],
-    count: f64,
-    (gamma, mean, var): (&[f32], &[f32], &[f32]),
-    eps: f64,
-) -> (Vec<(f32, f32, f32, f32)>, Vec<f32>, Vec<f32>) {
-    let c = sums.len();
-    let mut d_gamma = vec![0f32; c];
-    let mut d_beta = vec![0f32; c];
-    let coef = (0..c)
-        .map(|ch| {
-            let [sum_g, sum_gx] = sums[ch];
-            let inv_std = 1.0 / (var[ch] as f64 + eps).sqrt();
-            let a = gamma[ch] as f64 * inv_std;
-            let sum_g_xhat = sum_gx * inv_std;
-            d_gamma[ch] = sum_g_xhat as f32;
-            d_beta[ch] = sum_g as f32;
-            let q = -a * inv_std * sum_g_xhat / count;
-            let r = -a * sum_g / count;
-            (a as f32, mean[ch], q as f32, r as f32)
-        })
-        .collect();
-    (coef, d_gamma, d_beta)
-}
-
 /// The closed-form backward of the (ReLU-masked) training batch norm on `[n, c, s]` slices: `x`
 /// the input, `y` the output (for the ReLU mask), `dy` its gradient, `gamma`, `mean`, `var` `[c]`
 /// each. Returns `dx` (plus `residual` when given: a skip connection's gradient, added in the same
@@ -266,11 +237,23 @@ pub(super) fn backward(
         let m = mean[i % c];
         lanes(&g[i * s..][..s], &x[i * s..][..s], |g, x| [g, g * (x - m)])
     });
-    let sums: Vec<[f64; 2]> = (0..c)
-        .map(|ch| sum_over_batch(&partial, n, c, ch))
+    let count = (n * s) as f64;
+    let mut d_gamma = vec![0f32; c];
+    let mut d_beta = vec![0f32; c];
+    // dx = g·a + (x - mean)·q + r per channel (the closed form of the module docs).
+    let coef: Vec<(f32, f32, f32, f32)> = (0..c)
+        .map(|ch| {
+            let [sum_g, sum_gx] = sum_over_batch(&partial, n, c, ch);
+            let inv_std = 1.0 / (var[ch] as f64 + eps).sqrt();
+            let a = gamma[ch] as f64 * inv_std;
+            let sum_g_xhat = sum_gx * inv_std;
+            d_gamma[ch] = sum_g_xhat as f32;
+            d_beta[ch] = sum_g as f32;
+            let q = -a * inv_std * sum_g_xhat / count;
+            let r = -a * sum_g / count;
+            (a as f32, mean[ch], q as f32, r as f32)
+        })
         .collect();
-    let (coef, d_gamma, d_beta) =
-        gradient_coefficients(&sums, (n * s) as f64, (gamma, mean, var), eps);
     let mut out =
         collect_uninit_with_capacity(x.len(), x.len() + 2 * c, s * min_planes(s), |start, out| {
             for (p, out) in out.chunks_mut(s).enumerate() {

@@ -18,7 +18,7 @@ use rayon::prelude::*;
 
 use super::channel_ops::{channel_sums, f32_slice};
 use super::transpose::transpose;
-use super::winograd::{self, ImageLayout, Winograd};
+use super::winograd::{self, Winograd};
 
 /// `conv2d(x, w)` with stride 1, dilation 1, one group and `padding` zeros on every side:
 /// `x` `[N, I, H, W]`, `w` `[O, I, KH, KW]` -> `[N, O, H + 2p - KH + 1, W + 2p - KW + 1]`
@@ -372,9 +372,6 @@ pub fn conv_algorithm() -> ConvAlgorithm {
     }
 }
 
-/// Candle's layout, `[n, c, h, w]`.
-const CHW: ImageLayout = ImageLayout::ChannelMajor;
-
 /// Channels in and out from which same-size 3×3 convolutions run Winograd's algorithm.
 const WINOGRAD_MIN_CHANNELS: usize = 16;
 
@@ -484,7 +481,7 @@ fn zero_small(d: &mut [f32]) {
 /// Same-size 3×3 kernels run Winograd's algorithm instead ([`Geom::winograd`]).
 pub(super) fn conv_forward(g: &Geom, x: &[f32], w: &[f32], bias: Option<&[f32]>) -> Vec<f32> {
     match g.winograd() {
-        Some(p) => winograd::forward_with(&p, (x, CHW), w, bias, None, CHW),
+        Some(p) => winograd::forward(&p, x, w, bias, None),
         None => conv_forward_direct(g, x, w, bias),
     }
 }
@@ -498,7 +495,7 @@ pub(super) fn conv_forward_residual(
     residual: &[f32],
 ) -> Vec<f32> {
     match g.winograd() {
-        Some(p) => winograd::forward_with(&p, (x, CHW), w, bias, Some(residual), CHW),
+        Some(p) => winograd::forward(&p, x, w, bias, Some(residual)),
         None => {
             let mut y = conv_forward_direct(g, x, w, bias);
             add_assign(&mut y, residual);
@@ -651,7 +648,7 @@ pub(super) fn conv_backward(
     w: &[f32],
 ) -> Result<(Vec<f32>, Vec<f32>)> {
     match g.winograd() {
-        Some(p) => Ok(winograd::backward(&p, (x, CHW), (dy, CHW), w, CHW)),
+        Some(p) => Ok(winograd::backward(&p, x, dy, w)),
         None => Ok((
             conv_backward_input(g, dy, w)?,
             conv_backward_weight_direct(g, x, dy),

@@ -9,7 +9,6 @@
 mod batch_norm_train;
 mod channel_ops;
 mod fast_conv;
-mod pixel_major;
 mod res_block_train;
 mod transpose;
 mod winograd;

@@ -18,12 +18,6 @@ use super::batch_norm_train::{backward as batch_norm_backward, forward as batch_
 use super::channel_ops::{f32_slice, is_fast, moments, sums};
 use super::fast_conv::fast_conv2d_bias;
 use super::fast_conv::{Geom, conv_backward, conv_forward, conv_forward_residual};
-use super::pixel_major;
-use super::winograd::{self, ImageLayout, Winograd};
-
-/// Candle's layout, and the Winograd convolutions' own.
-const CHW: ImageLayout = ImageLayout::ChannelMajor;
-const HWC: ImageLayout = ImageLayout::PixelMajor;
 
 /// One block's parameters: batch-norm affines `gamma*`, `beta*` `[C]`, kernels `w*`
 /// `[C, C, K, K]` (odd `K`, same padding) and biases `b*` `[C]`.
@@ -124,14 +118,10 @@ pub fn res_block_train(
 /// batch statistics.
 struct Saved {
     h1: Vec<f32>,
-    /// Pixel-major when `winograd` is set, like `h2`.
     c1: Vec<f32>,
     h2: Vec<f32>,
     /// `[mean₁; var₁; mean₂; var₂]`, `4C`.
     stats: Vec<f32>,
-    /// The convolutions' Winograd form, when the forward used it (the backward must match it,
-    /// whatever `set_conv_algorithm` says by then).
-    winograd: Option<Winograd>,
 }
 
 /// `(x, packed parameters) -> y`.
@@ -223,54 +213,21 @@ impl CustomOp2 for ResBlockTrain {
             self.eps.0,
             true,
         );
-        // With both convolutions in Winograd form (which reads and writes pixel-major images) the
-        // activations between them stay pixel-major: conv₁'s output is not transposed back and
-        // conv₂'s input not transposed again, each way.
-        let winograd = g.winograd();
-        let (c1, stats2, h2) = match winograd {
-            Some(w) => {
-                let c1 = winograd::forward_with(&w, (&h1, CHW), p.w1, Some(p.b1), None, HWC);
-                let stats2 = pixel_major::moments(&c1, c);
-                let (mean2, var2) = stats2.split_at(c);
-                let h2 = pixel_major::batch_norm_forward(
-                    &c1,
-                    c,
-                    (p.gamma2, p.beta2),
-                    (mean2, var2),
-                    self.eps.1,
-                    true,
-                );
-                (c1, stats2, h2)
-            }
-            None => {
-                let c1 = conv_forward(&g, &h1, p.w1, Some(p.b1));
-                let stats2 = moments(&c1, n, c, s);
-                let (mean2, var2) = stats2.split_at(c);
-                let h2 = batch_norm_forward(
-                    &c1,
-                    (c, s),
-                    (p.gamma2, p.beta2),
-                    (mean2, var2),
-                    self.eps.1,
-                    true,
-                );
-                (c1, stats2, h2)
-            }
-        };
-        let y = match winograd {
-            Some(w) => winograd::forward_with(&w, (&h2, HWC), p.w2, Some(p.b2), Some(x), CHW),
-            None => conv_forward_residual(&g, &h2, p.w2, Some(p.b2), x),
-        };
+        let c1 = conv_forward(&g, &h1, p.w1, Some(p.b1));
+        let stats2 = moments(&c1, n, c, s);
+        let (mean2, var2) = stats2.split_at(c);
+        let h2 = batch_norm_forward(
+            &c1,
+            (c, s),
+            (p.gamma2, p.beta2),
+            (mean2, var2),
+            self.eps.1,
+            true,
+        );
+        let y = conv_forward_residual(&g, &h2, p.w2, Some(p.b2), x);
         let stats = [stats1, stats2].concat();
-        let saved = Saved {
-            h1,
-            c1,
-            h2,
-            stats,
-            winograd,
-        };
         match self.saved.lock() {
-            Ok(mut slot) => *slot = Some(saved),
+            Ok(mut saved) => *saved = Some(Saved { h1, c1, h2, stats }),
             Err(_) => bail!("res-block-train: saved state poisoned by an earlier panic"),
         }
         Ok((CpuStorage::F32(y), l1.shape().clone()))
@@ -323,13 +280,7 @@ impl CustomOp3 for ResBlockTrainBackward<'_> {
         let (x, packed, dy) = (f32_slice(s1, l1)?, f32_slice(s2, l2)?, f32_slice(s3, l3)?);
         let ((n, c, s), g) = geometry(l1, self.k)?;
         let p = Parts::split(packed, c, self.k)?;
-        let Saved {
-            h1,
-            c1,
-            h2,
-            stats,
-            winograd,
-        } = self.saved;
+        let Saved { h1, c1, h2, stats } = self.saved;
         if l3.shape() != l1.shape()
             || [h1, c1, h2].iter().any(|v| v.len() != x.len())
             || stats.len() != 4 * c
@@ -340,50 +291,26 @@ impl CustomOp3 for ResBlockTrainBackward<'_> {
         let (mean2, var2) = (&stats[2 * c..3 * c], &stats[3 * c..]);
         let shape = (n, c, s);
 
-        // conv₂ and relu(bn₂), then conv₁: `bn2` holds dc₁ followed by dγ₂, dβ₂.
-        let (dh1, dw1, db1, dw2, db2, bn2) = match winograd {
-            Some(w) => {
-                let (dh2, dw2) = winograd::backward(w, (h2, HWC), (dy, CHW), p.w2, HWC);
-                let db2 = sums(dy, n, c, s);
-                let bn2 = pixel_major::batch_norm_backward(
-                    c1,
-                    h2,
-                    &dh2,
-                    c,
-                    (p.gamma2, mean2, var2),
-                    self.eps.1,
-                    true,
-                );
-                drop(dh2);
-                let dc1 = &bn2[..x.len()];
-                let (dh1, dw1) = winograd::backward(w, (h1, CHW), (dc1, HWC), p.w1, CHW);
-                let db1 = pixel_major::sums(dc1, c);
-                (dh1, dw1, db1, dw2, db2, bn2)
-            }
-            None => {
-                let (dh2, dw2) = conv_backward(&g, h2, dy, p.w2)?;
-                let db2 = sums(dy, n, c, s);
-                let bn2 = batch_norm_backward(
-                    c1,
-                    h2,
-                    &dh2,
-                    None,
-                    shape,
-                    (p.gamma2, mean2, var2),
-                    self.eps.1,
-                    true,
-                );
-                drop(dh2);
-                let dc1 = &bn2[..x.len()];
-                let (dh1, dw1) = conv_backward(&g, h1, dc1, p.w1)?;
-                let db1 = sums(dc1, n, c, s);
-                (dh1, dw1, db1, dw2, db2, bn2)
-            }
-        };
-        let d_gamma_beta2 = &bn2[x.len()..];
+        // Second half: conv₂, then relu(bn₂).
+        let (dh2, dw2) = conv_backward(&g, h2, dy, p.w2)?;
+        let db2 = sums(dy, n, c, s);
+        let bn2 = batch_norm_backward(
+            c1,
+            h2,
+            &dh2,
+            None,
+            shape,
+            (p.gamma2, mean2, var2),
+            self.eps.1,
+            true,
+        );
+        drop(dh2);
+        let (dc1, d_gamma_beta2) = bn2.split_at(x.len());
 
-        // relu(bn₁); dx = the block's + dy (the identity path); then the parameters in packing
-        // order.
+        // First half: conv₁, then relu(bn₁).
+        let (dh1, dw1) = conv_backward(&g, h1, dc1, p.w1)?;
+        let db1 = sums(dc1, n, c, s);
+        // dx = the block's + dy (the identity path); then the parameters in packing order.
         let mut out = batch_norm_backward(
             x,
             h1,

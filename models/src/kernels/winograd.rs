@@ -151,13 +151,7 @@ impl Winograd {
 
     /// Writes `Aᵀ m A` (plus `bias`) of the tiles `range` from `m` `[16][range.len()][o]` into
     /// the pixel-major images `hwc` `[images][h·w][o]`.
-    fn output_tiles(
-        &self,
-        m: &[f32],
-        range: Range<usize>,
-        bias: Option<&[f32]>,
-        hwc: &mut [MaybeUninit<f32>],
-    ) {
+    fn output_tiles(&self, m: &[f32], range: Range<usize>, bias: Option<&[f32]>, hwc: &mut [f32]) {
         #[cfg(target_arch = "x86_64")]
         if avx512() {
             // SAFETY: the CPU has AVX-512F.
@@ -172,7 +166,7 @@ impl Winograd {
         m: &[f32],
         range: Range<usize>,
         bias: Option<&[f32]>,
-        hwc: &mut [MaybeUninit<f32>],
+        hwc: &mut [f32],
     ) {
         let (o, rows) = (self.o, range.len());
         let (mut tile, mut out): (Tile, [[[f32; LANES]; 2]; 2]) = Default::default();
@@ -194,10 +188,7 @@ impl Winograd {
                         let (y, x) = (y0 + r, x0 + s);
                         if y < self.h && x < self.w {
                             out_rs.iter_mut().zip(b).for_each(|(v, b)| *v += b);
-                            let at = (y * self.w + x) * o + o0;
-                            for (d, &v) in image[at..at + ob].iter_mut().zip(out_rs.iter()) {
-                                d.write(v);
-                            }
+                            store(&mut image[(y * self.w + x) * o + o0..], out_rs, ob);
                         }
                     }
                 }
@@ -382,85 +373,31 @@ fn transform_kernel_adjoint(du: &[f32], c: usize, o: usize) -> Vec<f32> {
     dw
 }
 
-/// How a batch of images is laid out: channel-major `[n, c, h·w]` (candle's) or pixel-major
-/// `[n, h·w, c]` (the transforms', and the fused residual block's between its convolutions).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) enum ImageLayout {
-    ChannelMajor,
-    PixelMajor,
-}
-
-/// The images of `src` (`image` floats each, `[rows, cols]` channel-major) pixel-major: `src`
-/// itself when it already is, else transposed into `buffer`.
-fn pixel_major<'a>(
-    src: &'a [f32],
-    layout: ImageLayout,
-    (rows, cols): (usize, usize),
-    buffer: &'a mut Vec<f32>,
-) -> &'a [f32] {
-    match layout {
-        ImageLayout::PixelMajor => src,
-        ImageLayout::ChannelMajor => {
-            transpose_images(src, rows, cols, buffer);
-            buffer
-        }
-    }
-}
-
-/// `&mut [f32]` as memory to overwrite (the transforms write through `MaybeUninit` so that they
-/// can also fill fresh outputs).
-fn as_uninit(v: &mut [f32]) -> &mut [MaybeUninit<f32>] {
-    // SAFETY: `MaybeUninit<f32>` has the layout of `f32`, and the callers only write initialised
-    // floats through the result, so `v` stays initialised.
-    unsafe { &mut *(v as *mut [f32] as *mut [MaybeUninit<f32>]) }
-}
-
 /// The correlation `x [n, c, h, w] ⋆ w [o, c, 3, 3]` with one zero of padding on every side,
-/// plus `bias[o]` when given: `[n, o, h, w]`, channel-major in and out.
-#[cfg(test)]
-pub(super) fn forward(p: &Winograd, x: &[f32], w: &[f32], bias: Option<&[f32]>) -> Vec<f32> {
-    forward_with(
-        p,
-        (x, ImageLayout::ChannelMajor),
-        w,
-        bias,
-        None,
-        ImageLayout::ChannelMajor,
-    )
-}
-
-/// [`forward`] with `x` in the given layout, the output in `out`'s.
+/// plus `bias[o]` when given: `[n, o, h, w]`.
 ///
-/// With `residual` `[n, o, h, w]` (channel-major output only) the output is
-/// `residual + conv(x)` (a residual block's skip, added while the output is transposed back
-/// instead of in a pass of its own).
-pub(super) fn forward_with(
+/// With `residual` `[n, o, h, w]` the output is `residual + conv(x)` (a residual block's skip,
+/// added while the output is transposed back instead of in a pass of its own).
+pub(super) fn forward(
     p: &Winograd,
-    (x, x_layout): (&[f32], ImageLayout),
+    x: &[f32],
     w: &[f32],
     bias: Option<&[f32]>,
     residual: Option<&[f32]>,
-    out: ImageLayout,
 ) -> Vec<f32> {
     let u = transform_kernel(w, p.c, p.o);
     let len = p.n * p.out_len();
     assert!(
-        residual.is_none_or(|r| r.len() == len && out == ImageLayout::ChannelMajor),
-        "winograd: a residual must match the channel-major output"
+        residual.is_none_or(|r| r.len() == len),
+        "winograd: residual of the wrong size"
     );
     let mut y = Vec::with_capacity(len);
     let threads = rayon::current_num_threads();
     let images = |i: usize, x_g: &[f32], y_g: &mut [MaybeUninit<f32>], par: Parallelism| {
-        with_scratch(|[hwc, v, m, scratch]: &mut [Vec<f32>; 4]| {
+        with_scratch(|[hwc, v, m, out]: &mut [Vec<f32>; 4]| {
             let count = x_g.len() / p.in_len();
-            let hwc = pixel_major(x_g, x_layout, (p.c, p.pixels()), hwc);
-            let dst = match out {
-                ImageLayout::PixelMajor => &mut *y_g,
-                ImageLayout::ChannelMajor => {
-                    scratch.resize(y_g.len(), 0.0);
-                    as_uninit(scratch)
-                }
-            };
+            transpose_images(x_g, p.c, p.pixels(), hwc);
+            out.resize(y_g.len(), 0.0);
             for range in p.chunks(count) {
                 let rows = range.len();
                 v.resize(XI * rows * p.c, 0.0);
@@ -477,14 +414,12 @@ pub(super) fn forward_with(
                         par,
                     );
                 }
-                p.output_tiles(m, range, bias, dst);
+                p.output_tiles(m, range, bias, out);
             }
-            if out == ImageLayout::ChannelMajor {
-                let outputs = scratch.chunks_exact(p.out_len());
-                for (j, (o_n, y_n)) in outputs.zip(y_g.chunks_exact_mut(p.out_len())).enumerate() {
-                    let skip = residual.map(|r| &r[(i + j) * p.out_len()..][..p.out_len()]);
-                    transpose_uninit(o_n, p.pixels(), p.o, y_n, skip);
-                }
+            let outputs = out.chunks_exact(p.out_len());
+            for (j, (o_n, y_n)) in outputs.zip(y_g.chunks_exact_mut(p.out_len())).enumerate() {
+                let skip = residual.map(|r| &r[(i + j) * p.out_len()..][..p.out_len()]);
+                transpose_uninit(o_n, p.pixels(), p.o, y_n, skip);
             }
         })
     };
@@ -499,8 +434,8 @@ pub(super) fn forward_with(
     } else {
         images(0, x, y_all, Parallelism::Rayon(threads));
     }
-    // SAFETY: every image's output was written whole, by `output_tiles` (every pixel and channel
-    // of every tile's image) or by `transpose_uninit`, and the images cover all `len` elements.
+    // SAFETY: every image's output was written by `transpose_uninit`, which writes each of its
+    // elements, and the images cover all `len` elements.
     unsafe { y.set_len(len) };
     y
 }
@@ -508,20 +443,13 @@ pub(super) fn forward_with(
 /// The kernel gradient of [`forward`]: `x` `[n, c, h, w]`, `dy` `[n, o, h, w]` ->
 /// `dW [o, c, 3, 3]`.
 pub(super) fn weight_grad(p: &Winograd, x: &[f32], dy: &[f32]) -> Vec<f32> {
-    let chw = ImageLayout::ChannelMajor;
-    gradients(p, (x, chw), (dy, chw), None, chw).1
+    gradients(p, x, dy, None).1
 }
 
-/// Both gradients of [`forward_with`]: `(dx [n, c, h, w], dW [o, c, 3, 3])` from `x` and `dy`
-/// (each in its layout) and the kernel `w` `[o, c, 3, 3]`; `dx` in the layout `dx_layout`.
-pub(super) fn backward(
-    p: &Winograd,
-    x: (&[f32], ImageLayout),
-    dy: (&[f32], ImageLayout),
-    w: &[f32],
-    dx_layout: ImageLayout,
-) -> (Vec<f32>, Vec<f32>) {
-    let (dx, dw) = gradients(p, x, dy, Some(w), dx_layout);
+/// Both gradients of [`forward`]: `(dx [n, c, h, w], dW [o, c, 3, 3])` from `x`, `dy` and the
+/// kernel `w` `[o, c, 3, 3]`.
+pub(super) fn backward(p: &Winograd, x: &[f32], dy: &[f32], w: &[f32]) -> (Vec<f32>, Vec<f32>) {
+    let (dx, dw) = gradients(p, x, dy, Some(w));
     (dx.unwrap_or_default(), dw)
 }
 
@@ -533,10 +461,9 @@ pub(super) fn backward(
 /// convolution itself), both from one pixel-major copy of `dy`.
 fn gradients(
     p: &Winograd,
-    (x, x_layout): (&[f32], ImageLayout),
-    (dy, dy_layout): (&[f32], ImageLayout),
+    x: &[f32],
+    dy: &[f32],
     w: Option<&[f32]>,
-    dx_layout: ImageLayout,
 ) -> (Option<Vec<f32>>, Vec<f32>) {
     let back = Winograd::new(p.n, p.o, p.h, p.w, p.c);
     let u_back = w.map(|w| transform_kernel(&flip_kernel(w, p.o, p.c, 3, 3), p.o, p.c));
@@ -549,24 +476,15 @@ fn gradients(
                  mut dxs: Option<&mut [MaybeUninit<f32>]>,
                  par: Parallelism| {
         let mut du = vec![0f32; XI * p.c * p.o];
-        with_scratch(|[hwc_x, hwc_dy, v, dm, scratch]: &mut [Vec<f32>; 5]| {
+        with_scratch(|[hwc_x, hwc_dy, v, dm, out]: &mut [Vec<f32>; 5]| {
             let groups = xs
                 .chunks(group * p.in_len())
                 .zip(dys.chunks(group * p.out_len()))
                 .enumerate();
             for (i, (x_g, dy_g)) in groups {
-                let hwc_x = pixel_major(x_g, x_layout, (p.c, p.pixels()), hwc_x);
-                let hwc_dy = pixel_major(dy_g, dy_layout, (p.o, p.pixels()), hwc_dy);
-                let mut dx_g = dxs
-                    .as_deref_mut()
-                    .map(|dxs| &mut dxs[i * group * p.in_len()..][..x_g.len()]);
-                let dst = match (dx_layout, dx_g.as_deref_mut()) {
-                    (ImageLayout::PixelMajor, Some(dx_g)) => dx_g,
-                    _ => {
-                        scratch.resize(x_g.len(), 0.0);
-                        as_uninit(scratch)
-                    }
-                };
+                transpose_images(x_g, p.c, p.pixels(), hwc_x);
+                transpose_images(dy_g, p.o, p.pixels(), hwc_dy);
+                out.resize(x_g.len(), 0.0);
                 for range in p.chunks(x_g.len() / p.in_len()) {
                     let rows = range.len();
                     v.resize(XI * rows * p.c.max(p.o), 0.0);
@@ -601,12 +519,15 @@ fn gradients(
                                 par,
                             );
                         }
-                        back.output_tiles(dm, range, None, dst);
+                        back.output_tiles(dm, range, None, out);
                     }
                 }
-                if let (ImageLayout::ChannelMajor, Some(dx_g)) = (dx_layout, dx_g) {
-                    let images = scratch.chunks_exact(p.in_len());
-                    for (o_n, dx_n) in images.zip(dx_g.chunks_exact_mut(p.in_len())) {
+                if let Some(dxs) = dxs.as_deref_mut() {
+                    let dx_g = &mut dxs[i * group * p.in_len()..][..x_g.len()];
+                    for (o_n, dx_n) in out
+                        .chunks_exact(p.in_len())
+                        .zip(dx_g.chunks_exact_mut(p.in_len()))
+                    {
                         transpose_uninit(o_n, p.pixels(), p.c, dx_n, None);
                     }
                 }
@@ -637,8 +558,8 @@ fn gradients(
         share(x, dy, dxs, Parallelism::Rayon(threads))
     };
     if let Some(dx) = dx.as_mut() {
-        // SAFETY: every image's input gradient was written whole, by `output_tiles` or by
-        // `transpose_uninit`, and the images cover all `len` elements.
+        // SAFETY: every image's input gradient was written by `transpose_uninit`, which writes
+        // each of its elements, and the images cover all `len` elements.
         unsafe { dx.set_len(len) };
     }
     (dx, transform_kernel_adjoint(&du, p.c, p.o))
@@ -646,7 +567,7 @@ fn gradients(
 
 #[cfg(test)]
 mod tests {
-    use super::{CHUNK_TILES, LANES, Winograd, XI, as_uninit, transpose_images};
+    use super::{CHUNK_TILES, LANES, Winograd, XI, transpose_images};
 
     /// Seeded values in `[-1, 1)` (a xorshift: no need for statistical quality).
     fn values(len: usize, mut seed: u64) -> Vec<f32> {
@@ -694,8 +615,8 @@ mod tests {
 
                 let m = values(XI * rows * o, 13);
                 let (mut y, mut y_portable) = (vec![0.0; n * o * h * w], vec![0.0; n * o * h * w]);
-                p.output_tiles(&m, range.clone(), Some(&bias), as_uninit(&mut y));
-                p.output_tiles_portable(&m, range.clone(), Some(&bias), as_uninit(&mut y_portable));
+                p.output_tiles(&m, range.clone(), Some(&bias), &mut y);
+                p.output_tiles_portable(&m, range.clone(), Some(&bias), &mut y_portable);
                 assert_eq!(y, y_portable, "output transform, {n}×{o}×{h}×{w}");
             }
         }

@@ -7,10 +7,9 @@
 #![allow(clippy::needless_range_loop)]
 
 use std::arch::x86_64::*;
-use std::mem::MaybeUninit;
 use std::ops::Range;
 
-use super::{LANES, Winograd, XI, as_uninit};
+use super::{LANES, Winograd, XI};
 
 /// The first `n` (≤ 16) lanes.
 fn mask(n: usize) -> __mmask16 {
@@ -61,10 +60,10 @@ fn load(src: &[f32], at: usize, n: usize) -> __m512 {
 
 /// `n` lanes of `v` into `dst[at..]`.
 #[target_feature(enable = "avx512f")]
-fn store(dst: &mut [MaybeUninit<f32>], at: usize, n: usize, v: __m512) {
+fn store(dst: &mut [f32], at: usize, n: usize, v: __m512) {
     let dst = &mut dst[at..at + n];
     // SAFETY: the mask writes only the first `n` lanes, all inside `dst`.
-    unsafe { _mm512_mask_storeu_ps(dst.as_mut_ptr().cast(), mask(n), v) }
+    unsafe { _mm512_mask_storeu_ps(dst.as_mut_ptr(), mask(n), v) }
 }
 
 /// [`Winograd::input_tiles`] in registers.
@@ -136,7 +135,7 @@ pub(super) fn output_tiles(
     m: &[f32],
     range: Range<usize>,
     bias: Option<&[f32]>,
-    hwc: &mut [MaybeUninit<f32>],
+    hwc: &mut [f32],
 ) {
     let (o, rows) = (p.o, range.len());
     for (row, t) in range.enumerate() {
@@ -173,7 +172,6 @@ pub(super) fn output_tiles(
 #[target_feature(enable = "avx512f")]
 pub(super) fn output_tiles_adjoint(p: &Winograd, hwc: &[f32], dm: &mut [f32], range: Range<usize>) {
     let (o, rows) = (p.o, range.len());
-    let dm = as_uninit(dm);
     for (row, t) in range.enumerate() {
         let (image, y0, x0) = p.tile(t);
         let image = &hwc[image * p.out_len()..][..p.out_len()];
