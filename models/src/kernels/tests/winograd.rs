@@ -58,6 +58,7 @@ fn forward_and_kernel_gradient_match_the_direct_convolution() {
         );
         // Sums of up to 9·64 products of values in [-1, 1): a few float roundings apart.
         let (ey, ek) = (rel_err(&y, &y_direct), rel_err(&dk, &dk_direct));
+        println!("{n}×{c}→{o}×{h}×{w}: forward {ey:.1e}, kernel gradient {ek:.1e}");
         assert!(
             ey < 1e-5,
             "{n}×{c}→{o}×{h}×{w}: forward relative error {ey}"
