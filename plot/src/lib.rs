@@ -47,6 +47,16 @@ pub enum PlotError {
         /// Values the items need.
         expected: usize,
     },
+    /// A picture too large for a PNG (more than `u32::MAX` pixels a side).
+    #[error(
+        "a picture of {width}×{height} pixels is too large: draw fewer items, or at a smaller scale"
+    )]
+    TooLarge {
+        /// Pixels across.
+        width: u64,
+        /// Pixels down.
+        height: u64,
+    },
     /// An enlargement outside `1..=MAX_GRID_SCALE`.
     #[error("grid scale {0}: use 1 (one screen pixel per image pixel) to {MAX_GRID_SCALE}")]
     Scale(u32),

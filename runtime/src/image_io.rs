@@ -58,7 +58,7 @@ pub fn load_image(path: impl AsRef<Path>, shape: DataShape) -> Result<Vec<f32>> 
     let path = path.as_ref();
     split_shape(shape, path)?;
     let bytes = std::fs::read(path).map_err(|e| RuntimeError::io(path, e))?;
-    image_from_bytes(bytes, shape, path)
+    image_from_bytes(&bytes, shape, path)
 }
 
 /// Decodes the bytes of a PNG or JPEG file as [`load_image`] does: one data item of `shape = [C, H, W]`, with the
@@ -67,10 +67,10 @@ pub fn load_image(path: impl AsRef<Path>, shape: DataShape) -> Result<Vec<f32>> 
 /// ```
 /// use realnvp_runtime::{DataShape, RuntimeError, image_io};
 /// let shape = DataShape::Image { channels: 1, height: 28, width: 28 };
-/// let err = image_io::image_from_bytes(b"not an image".to_vec(), shape, "upload.png".as_ref());
+/// let err = image_io::image_from_bytes(b"not an image", shape, "upload.png".as_ref());
 /// assert!(matches!(err, Err(RuntimeError::ImageDecode { .. })));
 /// ```
-pub fn image_from_bytes(bytes: Vec<u8>, shape: DataShape, path: &Path) -> Result<Vec<f32>> {
+pub fn image_from_bytes(bytes: &[u8], shape: DataShape, path: &Path) -> Result<Vec<f32>> {
     let (channels, width, height) = split_shape(shape, path)?;
     let decode_error = |reason: String| RuntimeError::ImageDecode {
         path: path.to_path_buf(),

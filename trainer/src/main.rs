@@ -698,36 +698,43 @@ fn eval_cmd(a: EvalArgs) -> Result<()> {
     Ok(())
 }
 
+/// What `trainer sample` writes: an image grid, a scatter plot of the first two coordinates of
+/// vectors, or the vectors as CSV.
+enum SampleOutput {
+    Grid,
+    Scatter,
+    Csv,
+}
+
 fn sample_cmd(a: SampleArgs) -> Result<()> {
     let device = device::open(a.device)?;
     let loaded = run::load_run(&a.run, &device)?;
     let ext = a.out.extension().and_then(|e| e.to_str()).unwrap_or("");
-    let vectors = loaded.model.config().data.dims().len() == 1;
-    if !(ext == "png" || (vectors && ext == "csv")) {
-        bail!(
+    let shape = loaded.model.config().data;
+    // What to write, decided once and before any sampling.
+    let output = match (shape, ext) {
+        (DataShape::Image { .. }, "png") => SampleOutput::Grid,
+        (DataShape::Vector { .. }, "png") => SampleOutput::Scatter,
+        (DataShape::Vector { .. }, "csv") => SampleOutput::Csv,
+        _ => bail!(
             "--out {}: use .png for images, .png or .csv for vectors",
             a.out.display()
-        );
-    }
+        ),
+    };
     let x = sample::sample(&loaded.model, a.n, a.temperature, a.seed, &device)?;
-    match (x.rank(), ext) {
-        (4, "png") => {
+    match output {
+        SampleOutput::Grid => {
             let v = x.flatten_all()?.to_vec1::<f32>()?;
-            let shape = loaded.model.config().data;
             let grid = realnvp_plot::image_grid(&v, a.n, shape, None, a.scale)?;
             realnvp_plot::write_png(&a.out, &grid)?;
         }
-        (2, "png") => {
+        SampleOutput::Scatter => {
             let v = x.narrow(1, 0, 2.min(x.dim(1)?))?.to_vec2::<f32>()?;
             let pts: Vec<[f32; 2]> = v.iter().map(|r| [r[0], r[1]]).collect();
             let picture = realnvp_plot::scatter_panels(&[&pts], 500);
             realnvp_plot::write_png(&a.out, &image::DynamicImage::ImageRgb8(picture))?;
         }
-        (2, "csv") => write_csv(&a.out, &x.to_vec2::<f32>()?)?,
-        _ => bail!(
-            "--out {}: use .png for images, .png or .csv for vectors",
-            a.out.display()
-        ),
+        SampleOutput::Csv => write_csv(&a.out, &x.to_vec2::<f32>()?)?,
     }
     println!(
         "{} samples at temperature {} (seed {}) -> {}",
