@@ -44,7 +44,7 @@ fn encode(c: usize, w: u32, h: u32, raw: &[u8], format: image::ImageFormat) -> V
 
 /// What an accepted image must be: exactly one item of `shape`, every value a bin centre `p + 0.5`.
 fn check_image(bytes: &[u8], shape: DataShape) {
-    match image_io::image_from_bytes(bytes.to_vec(), shape, Path::new("x.png")) {
+    match image_io::image_from_bytes(bytes, shape, Path::new("x.png")) {
         Ok(x) => {
             assert_eq!(x.len(), shape.numel());
             assert!(
@@ -72,7 +72,7 @@ proptest! {
     fn image_round_trips_and_other_shapes_are_refused((c, w, h, raw) in small_image(), other in 0usize..4) {
         let png = encode(c, w, h, &raw, image::ImageFormat::Png);
         let shape = image_shape(c, h as usize, w as usize);
-        let x = image_io::image_from_bytes(png.clone(), shape, Path::new("x.png")).unwrap();
+        let x = image_io::image_from_bytes(&png, shape, Path::new("x.png")).unwrap();
         let hw = (w * h) as usize;
         let want: Vec<f32> = (0..c)
             .flat_map(|ch| (0..hw).map(move |i| (ch, i)))
@@ -80,11 +80,11 @@ proptest! {
             .collect();
         prop_assert_eq!(x, want);
         let jpeg = encode(c, w, h, &raw, image::ImageFormat::Jpeg);
-        let x = image_io::image_from_bytes(jpeg, shape, Path::new("x.jpg")).unwrap();
+        let x = image_io::image_from_bytes(&jpeg, shape, Path::new("x.jpg")).unwrap();
         prop_assert_eq!(x.len(), c * hw);
         let (oc, oh, ow) = SHAPES[other];
         if (oc, oh, ow) != (c, h as usize, w as usize) {
-            let err = image_io::image_from_bytes(png, image_shape(oc, oh, ow), Path::new("x.png"));
+            let err = image_io::image_from_bytes(&png, image_shape(oc, oh, ow), Path::new("x.png"));
             let refused = matches!(
                 err,
                 Err(RuntimeError::ImageChannels { .. } | RuntimeError::ImageSize { .. })
@@ -123,7 +123,7 @@ proptest! {
         bytes in prop::collection::vec(any::<u8>(), 0..16),
     ) {
         for shape in [image_shape(channels, 2, 2), image_shape(1, big, 1 << 32), DataShape::Vector { dim: 4 }] {
-            let err = image_io::image_from_bytes(bytes.clone(), shape, Path::new("x.png"));
+            let err = image_io::image_from_bytes(&bytes, shape, Path::new("x.png"));
             prop_assert!(matches!(err, Err(RuntimeError::ImageChannels { .. })), "{:?}", err);
         }
     }
