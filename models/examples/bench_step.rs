@@ -13,7 +13,7 @@ fn main() -> Result<()> {
     // SAFETY: first thing in main, before any other thread starts.
     unsafe { realnvp_models::limit_candle_spinning() };
     realnvp_models::keep_freed_memory();
-    realnvp_models::conv_algorithm_from_env("REALNVP_CONV").map_err(candle_core::Error::wrap)?;
+    realnvp_models::conv_algorithm_from_env().map_err(candle_core::Error::wrap)?;
     let args: Vec<String> = std::env::args().skip(1).collect();
     let preset = args.first().map(String::as_str).unwrap_or("fmnist-small");
     let batch: usize = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(64);

@@ -27,8 +27,8 @@ pub use config::{
 pub use error::{ModelError, Result};
 pub use flow::{RealNvp, standard_normal_log_prob};
 pub use kernels::{
-    ConvAlgorithm, UnknownConvAlgorithm, conv_algorithm, conv_algorithm_from_env,
-    set_conv_algorithm,
+    CONV_ALGORITHM_VAR, ConvAlgorithm, UnknownConvAlgorithm, conv_algorithm,
+    conv_algorithm_from_env, set_conv_algorithm,
 };
 pub use process::{keep_freed_memory, limit_candle_spinning};
 

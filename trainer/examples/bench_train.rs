@@ -19,7 +19,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // SAFETY: first thing in main, before any other thread starts.
     unsafe { realnvp_models::limit_candle_spinning() };
     realnvp_models::keep_freed_memory();
-    realnvp_models::conv_algorithm_from_env("REALNVP_CONV")?;
+    realnvp_models::conv_algorithm_from_env()?;
     let args: Vec<String> = std::env::args().skip(1).collect();
     let preset = args.first().map_or("fmnist-small", String::as_str);
     let batch: usize = args.get(1).map_or(Ok(64), |s| s.parse())?;

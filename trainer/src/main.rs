@@ -319,10 +319,6 @@ fn one_line(e: &anyhow::Error) -> String {
     line
 }
 
-/// The environment variable that chooses the convolution algorithm (`winograd`, the default, or
-/// `direct`).
-const CONV_ALGORITHM_VAR: &str = "REALNVP_CONV";
-
 fn run_cli() -> Result<()> {
     // candle's element-wise workers do not spin on the cores the convolutions use.
     // SAFETY: first thing in main, before any other thread starts.
@@ -330,7 +326,7 @@ fn run_cli() -> Result<()> {
     // Freed activations stay in the heap: fewer page faults per training step.
     realnvp_models::keep_freed_memory();
     // REALNVP_CONV=direct: the 3×3 convolutions without Winograd's algorithm (docs/training.md).
-    realnvp_models::conv_algorithm_from_env(CONV_ALGORITHM_VAR).context(CONV_ALGORITHM_VAR)?;
+    realnvp_models::conv_algorithm_from_env().context(realnvp_models::CONV_ALGORITHM_VAR)?;
     let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::hidden());
     tracing_subscriber::fmt()
         .with_env_filter(

@@ -54,15 +54,54 @@ pub fn checkpoint_values(
 
 /// Runs the `trainer` binary; its stdout and stderr on success, both in the error otherwise.
 pub fn trainer(args: &[&str]) -> Result<String, Box<dyn std::error::Error>> {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_trainer"))
+    trainer_within(args, std::time::Duration::from_secs(600))
+}
+
+/// [`trainer`], failing after `limit` instead of hanging.
+pub fn trainer_within<S: AsRef<std::ffi::OsStr> + std::fmt::Debug>(
+    args: &[S],
+    limit: std::time::Duration,
+) -> Result<String, Box<dyn std::error::Error>> {
+    use std::process::Stdio;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_trainer"))
         .args(args)
-        .output()?;
-    let (so, se) = (
+        .env("RUST_BACKTRACE", "0")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    let started = std::time::Instant::now();
+    while child.try_wait()?.is_none() {
+        if started.elapsed() > limit {
+            child.kill()?;
+            child.wait()?;
+            return Err(format!("trainer {args:?} did not finish within {limit:?}").into());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let out = child.wait_with_output()?;
+    let text = format!(
+        "{}{}",
         String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr),
+        String::from_utf8_lossy(&out.stderr)
     );
     if !out.status.success() {
-        return Err(format!("trainer {args:?} failed:\n{so}\n{se}").into());
+        return Err(format!("trainer {args:?} failed ({}):\n{text}", out.status).into());
     }
-    Ok(format!("{so}{se}"))
+    Ok(text)
+}
+
+/// A path as a command-line argument.
+pub fn s(p: &std::path::Path) -> String {
+    p.to_string_lossy().into_owned()
+}
+
+/// [`small_moons`]`(hidden)` written as the config file `dir/name`.
+pub fn config_file(
+    dir: &std::path::Path,
+    name: &str,
+    hidden: usize,
+) -> Result<std::path::PathBuf, Box<dyn std::error::Error>> {
+    let path = dir.join(name);
+    std::fs::write(&path, serde_json::to_string(&small_moons(hidden)?)?)?;
+    Ok(path)
 }

@@ -5,7 +5,7 @@
 mod catalogue;
 mod common;
 use catalogue::temporaries;
-use common::TestResult;
+use common::{TestResult, s};
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -14,46 +14,6 @@ use std::time::{Duration, Instant};
 use rand::{Rng, SeedableRng};
 use realnvp_trainer::checkpoint::{self, CHECKPOINT_FILE};
 use realnvp_trainer::metrics;
-
-fn s(p: &Path) -> String {
-    p.to_string_lossy().into_owned()
-}
-
-/// Runs `trainer args` to the end, failing after `limit` instead of hanging.
-fn trainer_within(args: &[String], limit: Duration) -> Result<String, Box<dyn std::error::Error>> {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_trainer"))
-        .args(args)
-        .env("RUST_BACKTRACE", "0")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()?;
-    let started = Instant::now();
-    while child.try_wait()?.is_none() {
-        if started.elapsed() > limit {
-            child.kill()?;
-            child.wait()?;
-            return Err(format!("trainer {args:?} did not finish within {limit:?}").into());
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let out = child.wait_with_output()?;
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    if !out.status.success() {
-        return Err(format!("trainer {args:?} failed ({}):\n{text}", out.status).into());
-    }
-    Ok(text)
-}
-
-/// A narrow moons flow, written as a config file.
-fn small_config(dir: &Path) -> Result<PathBuf, Box<dyn std::error::Error>> {
-    let path = dir.join("small.json");
-    std::fs::write(&path, serde_json::to_string(&common::small_moons(16)?)?)?;
-    Ok(path)
-}
 
 /// `trainer fit` is killed with SIGKILL at five random (seeded) moments and each time restarted with
 /// the same command plus `--resume`; then it runs to the end. After every kill the checkpoint loads,
@@ -67,7 +27,7 @@ fn sigkill_at_random_points_and_the_same_command_resumes() -> TestResult {
     const STEPS: u64 = 1000;
     const EVERY: u64 = 25;
     let tmp = tempfile::tempdir()?;
-    let config = small_config(tmp.path())?;
+    let config = common::config_file(tmp.path(), "small.json", 16)?;
     let command = |out: &Path| -> Vec<String> {
         [
             "fit",
@@ -100,7 +60,7 @@ fn sigkill_at_random_points_and_the_same_command_resumes() -> TestResult {
         .to_vec()
     };
     let reference = tmp.path().join("reference");
-    trainer_within(&command(&reference), Duration::from_secs(120))?;
+    common::trainer_within(&command(&reference), Duration::from_secs(120))?;
 
     let run = tmp.path().join("run");
     let mut resume = command(&run);
@@ -182,7 +142,7 @@ fn sigkill_at_random_points_and_the_same_command_resumes() -> TestResult {
     if run.is_dir() {
         std::fs::write(&stale, b"half a checkpoint")?;
     }
-    let out = trainer_within(&resume, Duration::from_secs(120))?;
+    let out = common::trainer_within(&resume, Duration::from_secs(120))?;
     assert!(out.contains(&format!("done: {STEPS} steps")), "{out}");
     assert!(
         !stale.exists(),
@@ -212,7 +172,7 @@ fn sigkill_at_random_points_and_the_same_command_resumes() -> TestResult {
     assert_eq!(losses(&rows), losses(&reference_rows));
     // The same command, once more: the run is complete and stays as it is.
     let before = std::fs::read(run.join("metrics.csv"))?;
-    let out = trainer_within(&resume, Duration::from_secs(60))?;
+    let out = common::trainer_within(&resume, Duration::from_secs(60))?;
     assert!(out.contains(&format!("done: {STEPS} steps")), "{out}");
     assert_eq!(std::fs::read(run.join("metrics.csv"))?, before);
     Ok(())
@@ -237,7 +197,7 @@ fn pair_id(graph: &Path) -> Result<String, Box<dyn std::error::Error>> {
 #[test]
 fn racing_exports_leave_one_complete_bundle() -> TestResult {
     let tmp = tempfile::tempdir()?;
-    let config = small_config(tmp.path())?;
+    let config = common::config_file(tmp.path(), "small.json", 16)?;
     let run = tmp.path().join("run");
     let fit: Vec<String> = [
         "fit",
@@ -256,7 +216,7 @@ fn racing_exports_leave_one_complete_bundle() -> TestResult {
     ]
     .map(String::from)
     .to_vec();
-    trainer_within(&fit, Duration::from_secs(60))?;
+    common::trainer_within(&fit, Duration::from_secs(60))?;
     let models = tmp.path().join("models");
     std::fs::create_dir(&models)?;
     let out = models.join("bundle");
@@ -313,7 +273,7 @@ fn racing_exports_leave_one_complete_bundle() -> TestResult {
 #[test]
 fn a_diverging_learning_rate_is_rolled_back_and_halved() -> TestResult {
     let tmp = tempfile::tempdir()?;
-    let config = small_config(tmp.path())?;
+    let config = common::config_file(tmp.path(), "small.json", 16)?;
     let run = tmp.path().join("run");
     let args: Vec<String> = [
         "fit",
@@ -344,7 +304,7 @@ fn a_diverging_learning_rate_is_rolled_back_and_halved() -> TestResult {
     ]
     .map(String::from)
     .to_vec();
-    let log = trainer_within(&args, Duration::from_secs(120))?;
+    let log = common::trainer_within(&args, Duration::from_secs(120))?;
     assert!(log.contains("non-finite loss or gradient"), "{log}");
     assert!(
         log.contains("rolled back to the checkpoint of step 0 with the learning rate halved to 5 (rollback 1)"),
@@ -365,7 +325,7 @@ fn a_diverging_learning_rate_is_rolled_back_and_halved() -> TestResult {
     // The model is finite but far from healthy: the export writes finite graphs or, as here, refuses
     // it after verification with a clear message, writing nothing.
     let bundle = tmp.path().join("bundle");
-    match trainer_within(
+    match common::trainer_within(
         &["export", "--run", &s(&run), "--out", &s(&bundle)].map(String::from),
         Duration::from_secs(60),
     ) {

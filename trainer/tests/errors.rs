@@ -7,14 +7,10 @@
 mod catalogue;
 mod common;
 use catalogue::{Case, temporaries};
-use common::TestResult;
+use common::{TestResult, s};
 
 use std::path::Path;
 use std::process::Command;
-
-fn s(p: &Path) -> String {
-    p.to_string_lossy().into_owned()
-}
 
 /// Copies the run directory `from` to `to` (files and one level of folders).
 fn copy_run(from: &Path, to: &Path) -> std::io::Result<()> {
@@ -84,24 +80,24 @@ fn trainer_error_catalogue() -> TestResult {
     let dir = tmp.path();
     let p = |name: &str| dir.join(name);
     // A small trained run (a narrow moons flow: fractions of a second) and the inputs of the cases.
-    let config = p("small.json");
-    std::fs::write(&config, serde_json::to_string(&common::small_moons(16)?)?)?;
-    let other_config = p("other.json");
-    std::fs::write(
-        &other_config,
-        serde_json::to_string(&common::small_moons(8)?)?,
-    )?;
+    let config = common::config_file(dir, "small.json", 16)?;
+    let other_config = common::config_file(dir, "other.json", 8)?;
     let run = p("run");
-    let fit = Command::new(env!("CARGO_BIN_EXE_trainer"))
-        .args(["fit", "--config", &s(&config), "--out", &s(&run)])
-        .args(["--data", "toy:moons?n=400&n_test=100", "--steps", "4"])
-        .args(["--batch-size", "50", "--device", "cpu"])
-        .output()?;
-    assert!(
-        fit.status.success(),
-        "{}",
-        String::from_utf8_lossy(&fit.stderr)
-    );
+    common::trainer(&[
+        "fit",
+        "--config",
+        &s(&config),
+        "--out",
+        &s(&run),
+        "--data",
+        "toy:moons?n=400&n_test=100",
+        "--steps",
+        "4",
+        "--batch-size",
+        "50",
+        "--device",
+        "cpu",
+    ])?;
     for (name, text) in [
         ("nan.csv", "a,b\n1,2\nnan,3\n4,5\n"),
         ("inf.csv", "a,b\n1,2\n3,-inf\n4,5\n"),

@@ -17,7 +17,7 @@ use gemm::Parallelism;
 use rayon::prelude::*;
 
 use super::channel_ops::{channel_sums, f32_slice};
-use super::transpose::transpose;
+use super::transpose::transpose_images;
 use super::winograd::{self, Winograd};
 
 /// `conv2d(x, w)` with stride 1, dilation 1, one group and `padding` zeros on every side:
@@ -346,10 +346,13 @@ impl std::str::FromStr for ConvAlgorithm {
 #[error("unknown convolution algorithm {0:?}: use \"winograd\" or \"direct\"")]
 pub struct UnknownConvAlgorithm(pub String);
 
-/// Sets the algorithm named by the environment variable `var` (`winograd` or `direct`), if set:
-/// what the benchmark programs use to compare the two.
-pub fn conv_algorithm_from_env(var: &str) -> std::result::Result<(), UnknownConvAlgorithm> {
-    if let Ok(name) = std::env::var(var) {
+/// The environment variable that names the convolution algorithm in the project's binaries.
+pub const CONV_ALGORITHM_VAR: &str = "REALNVP_CONV";
+
+/// Sets the algorithm named by the environment variable [`CONV_ALGORITHM_VAR`] (`winograd` or
+/// `direct`), if set: how the trainer and the benchmark programs let a user compare the two.
+pub fn conv_algorithm_from_env() -> std::result::Result<(), UnknownConvAlgorithm> {
+    if let Ok(name) = std::env::var(CONV_ALGORITHM_VAR) {
         set_conv_algorithm(name.parse()?);
     }
     Ok(())
@@ -393,9 +396,9 @@ pub(super) fn with_scratch<const K: usize, R>(f: impl FnOnce(&mut [Vec<f32>; K])
             if buffers.len() < K {
                 buffers.resize_with(K, Vec::new);
             }
-            match <&mut [Vec<f32>; K]>::try_from(&mut buffers[..K]) {
-                Ok(buffers) => f(buffers),
-                Err(_) => unreachable!("the slice has K buffers"),
+            match buffers.first_chunk_mut::<K>() {
+                Some(buffers) => f(buffers),
+                None => unreachable!("resized to at least K buffers"),
             }
         }
         Err(_) => f(&mut std::array::from_fn(|_| Vec::new())),
@@ -505,7 +508,7 @@ pub(super) fn conv_forward_residual(
 }
 
 /// `dst += src` elementwise, in parallel.
-pub(super) fn add_assign(dst: &mut [f32], src: &[f32]) {
+fn add_assign(dst: &mut [f32], src: &[f32]) {
     const CHUNK: usize = 1 << 15;
     dst.par_chunks_mut(CHUNK)
         .zip(src.par_chunks(CHUNK))
@@ -728,8 +731,7 @@ pub(super) fn conv_backward_weight_direct(g: &Geom, x: &[f32], dy: &[f32]) -> Ve
 /// contiguous run of `kw·c` values.
 fn im2col_t(g: &Geom, x: &[f32], hwc: &mut Vec<f32>, cols: &mut Vec<f32>) {
     let c = g.c;
-    hwc.resize(g.in_len(), 0.0);
-    transpose(x, c, g.h * g.w, hwc);
+    transpose_images(x, c, g.h * g.w, hwc);
     cols.resize(g.pixels() * g.rows(), 0.0);
     let (h, w, kw) = (g.h as isize, g.w as isize, g.kw as isize);
     for (p, row) in cols.chunks_exact_mut(g.rows()).enumerate() {

@@ -17,8 +17,8 @@ pub(crate) use batch_norm_train::batch_norm_train;
 pub(crate) use channel_ops::{channel_affine, channel_affine_relu, channel_moments};
 pub(crate) use fast_conv::fast_conv2d_bias;
 pub use fast_conv::{
-    ConvAlgorithm, UnknownConvAlgorithm, conv_algorithm, conv_algorithm_from_env,
-    set_conv_algorithm,
+    CONV_ALGORITHM_VAR, ConvAlgorithm, UnknownConvAlgorithm, conv_algorithm,
+    conv_algorithm_from_env, set_conv_algorithm,
 };
 pub(crate) use res_block_train::{ResBlockParams, res_block_train};
 

@@ -34,6 +34,15 @@ pub(super) fn transpose_uninit(
     unsafe { transpose_to(src, rows, cols, dst.as_mut_ptr().cast(), add) }
 }
 
+/// Each `[rows, cols]` image of `src` transposed into `dst` (resized to fit).
+pub(super) fn transpose_images(src: &[f32], rows: usize, cols: usize, dst: &mut Vec<f32>) {
+    dst.resize(src.len(), 0.0);
+    let len = rows * cols;
+    for (s, d) in src.chunks_exact(len).zip(dst.chunks_exact_mut(len)) {
+        transpose(s, rows, cols, d);
+    }
+}
+
 /// Writes `dst[j·rows + i] = src[i·cols + j] (+ add[j·rows + i])` for every `i < rows`,
 /// `j < cols`.
 ///

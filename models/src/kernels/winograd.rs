@@ -24,7 +24,7 @@ use std::mem::MaybeUninit;
 use std::ops::Range;
 
 use super::fast_conv::{MatRef, flip_kernel, matmul, with_scratch};
-use super::transpose::{transpose, transpose_uninit};
+use super::transpose::{transpose_images, transpose_uninit};
 
 #[cfg(target_arch = "x86_64")]
 mod avx512;
@@ -107,6 +107,32 @@ impl Winograd {
         let (image, t) = (t / self.tiles(), t % self.tiles());
         let tw = self.w.div_ceil(2);
         (image, 2 * (t / tw), 2 * (t % tw))
+    }
+
+    /// The convolution of the tiles `range` of the pixel-major images `hwc` with the transformed
+    /// kernel `u` `[16][c][o]`: input transform into `v`, 16 gemms `M_ξ = V_ξ · U_ξ` into `m`,
+    /// output transform (plus `bias`) into the pixel-major images `out`.
+    #[allow(clippy::too_many_arguments)]
+    fn convolve_chunk(
+        &self,
+        hwc: &[f32],
+        u: &[f32],
+        range: Range<usize>,
+        bias: Option<&[f32]>,
+        (v, m): (&mut Vec<f32>, &mut Vec<f32>),
+        out: &mut [f32],
+        par: Parallelism,
+    ) {
+        let (rows, c, o) = (range.len(), self.c, self.o);
+        v.resize(XI * rows * c, 0.0);
+        m.resize(XI * rows * o, 0.0);
+        self.input_tiles(hwc, v, range.clone());
+        for xi in 0..XI {
+            let lhs = MatRef::row_major(&v[xi * rows * c..][..rows * c], rows, c);
+            let rhs = MatRef::row_major(&u[xi * c * o..][..c * o], c, o);
+            matmul(&mut m[xi * rows * o..][..rows * o], lhs, rhs, false, par);
+        }
+        self.output_tiles(m, range, bias, out);
     }
 
     /// Writes `Bᵀ d B` of the tiles `range` of the pixel-major images `hwc` `[images][h·w][c]`
@@ -232,15 +258,6 @@ impl Winograd {
                 }
             }
         }
-    }
-}
-
-/// Each `[rows, cols]` image of `src` transposed into `dst` (resized to fit).
-fn transpose_images(src: &[f32], rows: usize, cols: usize, dst: &mut Vec<f32>) {
-    dst.resize(src.len(), 0.0);
-    let len = rows * cols;
-    for (s, d) in src.chunks_exact(len).zip(dst.chunks_exact_mut(len)) {
-        transpose(s, rows, cols, d);
     }
 }
 
@@ -399,22 +416,7 @@ pub(super) fn forward(
             transpose_images(x_g, p.c, p.pixels(), hwc);
             out.resize(y_g.len(), 0.0);
             for range in p.chunks(count) {
-                let rows = range.len();
-                v.resize(XI * rows * p.c, 0.0);
-                m.resize(XI * rows * p.o, 0.0);
-                p.input_tiles(hwc, v, range.clone());
-                for xi in 0..XI {
-                    let lhs = MatRef::row_major(&v[xi * rows * p.c..][..rows * p.c], rows, p.c);
-                    let rhs = MatRef::row_major(&u[xi * p.c * p.o..][..p.c * p.o], p.c, p.o);
-                    matmul(
-                        &mut m[xi * rows * p.o..][..rows * p.o],
-                        lhs,
-                        rhs,
-                        false,
-                        par,
-                    );
-                }
-                p.output_tiles(m, range, bias, out);
+                p.convolve_chunk(hwc, &u, range, bias, (v, m), out, par);
             }
             let outputs = out.chunks_exact(p.out_len());
             for (j, (o_n, y_n)) in outputs.zip(y_g.chunks_exact_mut(p.out_len())).enumerate() {
@@ -471,70 +473,56 @@ fn gradients(
     let mut dx = u_back.as_ref().map(|_| Vec::with_capacity(len));
     let threads = rayon::current_num_threads();
     let group = p.group(threads);
-    let share = |xs: &[f32],
-                 dys: &[f32],
-                 mut dxs: Option<&mut [MaybeUninit<f32>]>,
-                 par: Parallelism| {
-        let mut du = vec![0f32; XI * p.c * p.o];
-        with_scratch(|[hwc_x, hwc_dy, v, dm, out]: &mut [Vec<f32>; 5]| {
-            let groups = xs
-                .chunks(group * p.in_len())
-                .zip(dys.chunks(group * p.out_len()))
-                .enumerate();
-            for (i, (x_g, dy_g)) in groups {
-                transpose_images(x_g, p.c, p.pixels(), hwc_x);
-                transpose_images(dy_g, p.o, p.pixels(), hwc_dy);
-                out.resize(x_g.len(), 0.0);
-                for range in p.chunks(x_g.len() / p.in_len()) {
-                    let rows = range.len();
-                    v.resize(XI * rows * p.c.max(p.o), 0.0);
-                    dm.resize(XI * rows * p.c.max(p.o), 0.0);
-                    p.input_tiles(hwc_x, v, range.clone());
-                    p.output_tiles_adjoint(hwc_dy, dm, range.clone());
-                    for xi in 0..XI {
-                        // V_ξᵀ [c, rows]: V_ξ is tile-major, so this view is column-major.
-                        let lhs = MatRef {
-                            data: &v[xi * rows * p.c..][..rows * p.c],
-                            rows: p.c,
-                            cols: rows,
-                            rs: 1,
-                            cs: p.c,
-                        };
-                        let rhs =
-                            MatRef::row_major(&dm[xi * rows * p.o..][..rows * p.o], rows, p.o);
-                        matmul(&mut du[xi * p.c * p.o..][..p.c * p.o], lhs, rhs, true, par);
+    let share =
+        |xs: &[f32], dys: &[f32], mut dxs: Option<&mut [MaybeUninit<f32>]>, par: Parallelism| {
+            let mut du = vec![0f32; XI * p.c * p.o];
+            with_scratch(|[hwc_x, hwc_dy, v, dm, out]: &mut [Vec<f32>; 5]| {
+                let groups = xs
+                    .chunks(group * p.in_len())
+                    .zip(dys.chunks(group * p.out_len()))
+                    .enumerate();
+                for (i, (x_g, dy_g)) in groups {
+                    transpose_images(x_g, p.c, p.pixels(), hwc_x);
+                    transpose_images(dy_g, p.o, p.pixels(), hwc_dy);
+                    if u_back.is_some() {
+                        out.resize(x_g.len(), 0.0);
                     }
-                    if let Some(u) = &u_back {
-                        back.input_tiles(hwc_dy, v, range.clone());
+                    for range in p.chunks(x_g.len() / p.in_len()) {
+                        let rows = range.len();
+                        v.resize(XI * rows * p.c, 0.0);
+                        dm.resize(XI * rows * p.o, 0.0);
+                        p.input_tiles(hwc_x, v, range.clone());
+                        p.output_tiles_adjoint(hwc_dy, dm, range.clone());
                         for xi in 0..XI {
-                            let lhs =
-                                MatRef::row_major(&v[xi * rows * p.o..][..rows * p.o], rows, p.o);
+                            // V_ξᵀ [c, rows]: V_ξ is tile-major, so this view is column-major.
+                            let lhs = MatRef {
+                                data: &v[xi * rows * p.c..][..rows * p.c],
+                                rows: p.c,
+                                cols: rows,
+                                rs: 1,
+                                cs: p.c,
+                            };
                             let rhs =
-                                MatRef::row_major(&u[xi * p.o * p.c..][..p.o * p.c], p.o, p.c);
-                            matmul(
-                                &mut dm[xi * rows * p.c..][..rows * p.c],
-                                lhs,
-                                rhs,
-                                false,
-                                par,
-                            );
+                                MatRef::row_major(&dm[xi * rows * p.o..][..rows * p.o], rows, p.o);
+                            matmul(&mut du[xi * p.c * p.o..][..p.c * p.o], lhs, rhs, true, par);
                         }
-                        back.output_tiles(dm, range, None, out);
+                        if let Some(u) = &u_back {
+                            back.convolve_chunk(hwc_dy, u, range, None, (v, dm), out, par);
+                        }
+                    }
+                    if let Some(dxs) = dxs.as_deref_mut() {
+                        let dx_g = &mut dxs[i * group * p.in_len()..][..x_g.len()];
+                        for (o_n, dx_n) in out
+                            .chunks_exact(p.in_len())
+                            .zip(dx_g.chunks_exact_mut(p.in_len()))
+                        {
+                            transpose_uninit(o_n, p.pixels(), p.c, dx_n, None);
+                        }
                     }
                 }
-                if let Some(dxs) = dxs.as_deref_mut() {
-                    let dx_g = &mut dxs[i * group * p.in_len()..][..x_g.len()];
-                    for (o_n, dx_n) in out
-                        .chunks_exact(p.in_len())
-                        .zip(dx_g.chunks_exact_mut(p.in_len()))
-                    {
-                        transpose_uninit(o_n, p.pixels(), p.c, dx_n, None);
-                    }
-                }
-            }
-        });
-        du
-    };
+            });
+            du
+        };
     let du = if p.n >= threads {
         let per = p.n.div_ceil(threads);
         let dx_shares: Vec<Option<&mut [MaybeUninit<f32>]>> = match dx.as_mut() {
@@ -567,7 +555,8 @@ fn gradients(
 
 #[cfg(test)]
 mod tests {
-    use super::{CHUNK_TILES, LANES, Winograd, XI, transpose_images};
+    use super::super::transpose::transpose_images;
+    use super::{CHUNK_TILES, LANES, Winograd, XI};
 
     /// Seeded values in `[-1, 1)` (a xorshift: no need for statistical quality).
     fn values(len: usize, mut seed: u64) -> Vec<f32> {

@@ -111,9 +111,15 @@ pub fn parse_idx(bytes: &[u8], path: &Path) -> Result<(usize, usize, usize, Vec<
     if n == 0 || h == 0 || w == 0 {
         return Err(bad(format!("empty IDX file ({n}x{h}x{w})")));
     }
-    // A decompressed file is already ours: drop its header in place instead of copying the pixels.
-    let mut pixels = bytes.into_owned();
-    pixels.drain(..header);
+    // A decompressed file is already ours: drop its header in place; a borrowed one (a plain
+    // file, the embedded slice) is copied once, without its header.
+    let pixels = match bytes {
+        Cow::Owned(mut v) => {
+            v.drain(..header);
+            v
+        }
+        Cow::Borrowed(b) => b[header..].to_vec(),
+    };
     Ok((n, h, w, pixels))
 }
 

@@ -5,7 +5,8 @@
 use rand::{Rng, SeedableRng};
 
 use crate::kernels::fast_conv::{
-    Geom, conv_backward_weight, conv_backward_weight_direct, conv_forward, conv_forward_direct,
+    Geom, conv_backward, conv_backward_weight, conv_backward_weight_direct, conv_forward,
+    conv_forward_direct, flip_kernel,
 };
 
 /// Seeded values in `[-1, 1)`.
@@ -66,6 +67,33 @@ fn forward_and_kernel_gradient_match_the_direct_convolution() {
         assert!(
             ek < 1e-5,
             "{n}×{c}→{o}×{h}×{w}: kernel gradient relative error {ek}"
+        );
+    }
+}
+
+/// The input gradient of the one-sweep backward (its own loop, over each thread's share of the
+/// batch) against the direct convolution of `dy` with the flipped kernel, and its kernel gradient
+/// against the kernel-gradient-only path.
+#[test]
+fn one_sweep_backward_matches_the_direct_input_gradient() {
+    for (i, &(n, c, o, h, w)) in SHAPES.iter().enumerate() {
+        let g = Geom::new(n, c, h, w, o, 3, 3, (1, 1)).expect("valid geometry");
+        let back = Geom::new(n, o, h, w, c, 3, 3, (1, 1)).expect("valid geometry");
+        let seed = 100 + 10 * i as u64;
+        let x = values(n * c * h * w, seed);
+        let k = values(o * c * 9, seed + 1);
+        let dy = values(n * o * h * w, seed + 3);
+        let (dx, dk) = conv_backward(&g, &x, &dy, &k).expect("backward");
+        let dx_direct = conv_forward_direct(&back, &dy, &flip_kernel(&k, o, c, 3, 3), None);
+        let ex = rel_err(&dx, &dx_direct);
+        assert!(
+            ex < 1e-5,
+            "{n}×{c}→{o}×{h}×{w}: input gradient relative error {ex}"
+        );
+        assert_eq!(
+            dk,
+            conv_backward_weight(&g, &x, &dy),
+            "{n}×{c}→{o}×{h}×{w}: kernel gradient"
         );
     }
 }

@@ -11,6 +11,9 @@ use std::ops::Range;
 
 use super::{LANES, Winograd, XI};
 
+// A channel block is one 16-lane register, its mask a u16.
+const _: () = assert!(LANES == 16);
+
 /// The first `n` (≤ 16) lanes.
 fn mask(n: usize) -> __mmask16 {
     match n >= LANES {
