@@ -36,6 +36,7 @@ pub mod pixels;
 mod shape;
 
 pub use device::Device;
+pub use error::one_line;
 pub use error::{BundleError, Result};
 pub use metadata::BundleMetadata;
 pub use names::{

@@ -69,7 +69,7 @@ fn props(meta: &BundleMetadata, direction: Direction) -> BTreeMap<String, String
 /// What every accepted metadata must satisfy, whatever it was read from.
 fn check_invariants(meta: &BundleMetadata) {
     assert_eq!(meta.format_version, FORMAT_VERSION);
-    assert!(meta.pair_id.len() == 32 && meta.pair_id.bytes().all(|b| b.is_ascii_hexdigit()));
+    assert!(realnvp_bundle::names::is_pair_id(&meta.pair_id));
     let dims = meta.data_shape.dims();
     assert!(dims.iter().all(|&d| d > 0));
     let count = dims.iter().try_fold(1usize, |n, &d| n.checked_mul(d));
@@ -290,7 +290,7 @@ proptest! {
                     prop_assert!(cal.false_positive_rate > 0.0 && cal.false_positive_rate < 1.0);
                     prop_assert!(cal.threshold.is_finite() && cal.items > 0);
                     prop_assert!((0.0..=1.0).contains(&cal.fitted_rate));
-                    prop_assert!(cal.pair_id.len() == 32 && cal.pair_id.bytes().all(|b| b.is_ascii_hexdigit()));
+                    prop_assert!(realnvp_bundle::names::is_pair_id(&cal.pair_id));
                 }
                 Err(e) => prop_assert!(matches!(e, BundleError::InvalidCalibration { .. }), "{e:?}"),
             }

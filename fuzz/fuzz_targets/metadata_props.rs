@@ -32,11 +32,12 @@ fuzz_target!(|data: &[u8]| {
         let mut chars = line.chars();
         let Some(first) = chars.next() else { continue };
         let rest = chars.as_str();
-        match first as usize % 13 {
-            i @ 0..=10 => {
+        // Each key, then a removal, then garbage: the cases grow with Key::ALL.
+        match first as usize % (Key::ALL.len() + 2) {
+            i if i < Key::ALL.len() => {
                 props.insert(Key::ALL[i].prop(), rest.to_string());
             }
-            11 => {
+            i if i == Key::ALL.len() => {
                 props.remove(&key(rest.chars().next()).prop());
             }
             _ => {
@@ -55,7 +56,7 @@ fuzz_target!(|data: &[u8]| {
             );
             assert_eq!(meta.format_version, FORMAT_VERSION);
             assert!(
-                meta.pair_id.len() == 32 && meta.pair_id.bytes().all(|b| b.is_ascii_hexdigit())
+                realnvp_bundle::names::is_pair_id(&meta.pair_id)
             );
             let dims = meta.data_shape.dims();
             let count = dims.iter().try_fold(1usize, |n, &d| n.checked_mul(d));

@@ -13,7 +13,7 @@ fuzz_target!(|data: &[u8]| {
     let file = Path::new("model.json");
     if let Ok(meta) = BundleMetadata::from_card(file, text) {
         assert_eq!(meta.format_version, FORMAT_VERSION);
-        assert!(meta.pair_id.len() == 32 && meta.pair_id.bytes().all(|b| b.is_ascii_hexdigit()));
+        assert!(realnvp_bundle::names::is_pair_id(&meta.pair_id));
         let dims = meta.data_shape.dims();
         let count = dims.iter().try_fold(1usize, |n, &d| n.checked_mul(d));
         assert_eq!(count, Some(meta.latent_dim()));

@@ -207,18 +207,7 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
-            // The causes once each: an I/O error's text is already in its parent's message.
-            let mut line = String::new();
-            for cause in e.chain().map(ToString::to_string) {
-                if !line.contains(&cause) {
-                    line += &if line.is_empty() {
-                        cause
-                    } else {
-                        format!(": {cause}")
-                    };
-                }
-            }
-            eprintln!("error: {line}");
+            eprintln!("error: {}", realnvp_bundle::one_line(e.as_ref()));
             ExitCode::FAILURE
         }
     }

@@ -7,6 +7,9 @@
 
 use std::path::Path;
 
+#[path = "../../tests/support/images.rs"]
+mod images;
+use images::{encode, planar, small_image};
 use proptest::prelude::*;
 use proptest::sample::Index;
 use realnvp_runtime::{DataShape, RuntimeError, image_io, vector_io};
@@ -17,29 +20,6 @@ fn image_shape(channels: usize, height: usize, width: usize) -> DataShape {
         height,
         width,
     }
-}
-
-/// `(channels, w, h, interleaved pixels)` of a small 8-bit grey or RGB image.
-fn small_image() -> impl Strategy<Value = (usize, u32, u32, Vec<u8>)> {
-    (prop_oneof![Just(1usize), Just(3)], 1u32..10, 1u32..10).prop_flat_map(|(c, w, h)| {
-        (
-            Just(c),
-            Just(w),
-            Just(h),
-            prop::collection::vec(any::<u8>(), c * (w * h) as usize),
-        )
-    })
-}
-
-fn encode(c: usize, w: u32, h: u32, raw: &[u8], format: image::ImageFormat) -> Vec<u8> {
-    let img = if c == 1 {
-        image::DynamicImage::ImageLuma8(image::GrayImage::from_raw(w, h, raw.to_vec()).unwrap())
-    } else {
-        image::DynamicImage::ImageRgb8(image::RgbImage::from_raw(w, h, raw.to_vec()).unwrap())
-    };
-    let mut out = std::io::Cursor::new(Vec::new());
-    img.write_to(&mut out, format).unwrap();
-    out.into_inner()
 }
 
 /// What an accepted image must be: exactly one item of `shape`, every value a bin centre `p + 0.5`.
@@ -74,10 +54,7 @@ proptest! {
         let shape = image_shape(c, h as usize, w as usize);
         let x = image_io::image_from_bytes(&png, shape, Path::new("x.png")).unwrap();
         let hw = (w * h) as usize;
-        let want: Vec<f32> = (0..c)
-            .flat_map(|ch| (0..hw).map(move |i| (ch, i)))
-            .map(|(ch, i)| f32::from(raw[i * c + ch]) + 0.5)
-            .collect();
+        let want: Vec<f32> = planar(c, &raw).into_iter().map(|p| f32::from(p) + 0.5).collect();
         prop_assert_eq!(x, want);
         let jpeg = encode(c, w, h, &raw, image::ImageFormat::Jpeg);
         let x = image_io::image_from_bytes(&jpeg, shape, Path::new("x.jpg")).unwrap();

@@ -293,7 +293,7 @@ fn main() -> std::process::ExitCode {
     match run_cli() {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("Error: {}", one_line(&e));
+            eprintln!("Error: {}", realnvp_bundle::one_line(e.as_ref()));
             let interrupted = matches!(
                 e.downcast_ref::<realnvp_trainer::TrainError>(),
                 Some(realnvp_trainer::TrainError::Interrupted { .. })
@@ -301,22 +301,6 @@ fn main() -> std::process::ExitCode {
             std::process::ExitCode::from(if interrupted { EXIT_INTERRUPTED } else { 1 })
         }
     }
-}
-
-/// The error and its causes on one line, each cause once (a cause whose text the message already
-/// holds is not repeated).
-fn one_line(e: &anyhow::Error) -> String {
-    let mut line = String::new();
-    for cause in e.chain() {
-        let text = cause.to_string();
-        if !line.contains(&text) {
-            if !line.is_empty() {
-                line.push_str(": ");
-            }
-            line.push_str(&text);
-        }
-    }
-    line
 }
 
 fn run_cli() -> Result<()> {

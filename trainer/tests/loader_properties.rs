@@ -12,6 +12,9 @@ use std::io::Write;
 use std::path::Path;
 
 use candle_core::{Device, Tensor};
+#[path = "../../tests/support/images.rs"]
+mod images;
+use images::{encode, planar, small_image};
 use proptest::prelude::*;
 use proptest::sample::Index;
 use realnvp_models::FlowConfig;
@@ -137,37 +140,6 @@ fn check_npm(bytes: &[u8]) {
 }
 
 // ------------------------------------------------------------------------------------------- images
-
-/// `(channels, w, h, interleaved pixels)` of a small 8-bit grey or RGB image.
-fn small_image() -> impl Strategy<Value = (usize, u32, u32, Vec<u8>)> {
-    (prop_oneof![Just(1usize), Just(3)], 1u32..10, 1u32..10).prop_flat_map(|(c, w, h)| {
-        (
-            Just(c),
-            Just(w),
-            Just(h),
-            prop::collection::vec(any::<u8>(), c * (w * h) as usize),
-        )
-    })
-}
-
-fn encode(c: usize, w: u32, h: u32, raw: &[u8], format: image::ImageFormat) -> Vec<u8> {
-    let img = if c == 1 {
-        image::DynamicImage::ImageLuma8(image::GrayImage::from_raw(w, h, raw.to_vec()).unwrap())
-    } else {
-        image::DynamicImage::ImageRgb8(image::RgbImage::from_raw(w, h, raw.to_vec()).unwrap())
-    };
-    let mut out = std::io::Cursor::new(Vec::new());
-    img.write_to(&mut out, format).unwrap();
-    out.into_inner()
-}
-
-/// Interleaved `[H, W, C]` to planar `[C, H, W]`.
-fn planar(c: usize, raw: &[u8]) -> Vec<u8> {
-    let hw = raw.len() / c;
-    (0..c)
-        .flat_map(|ch| (0..hw).map(move |i| raw[i * c + ch]))
-        .collect()
-}
 
 const SHAPES: [Option<(usize, usize, usize)>; 3] = [None, Some((1, 4, 4)), Some((3, 5, 3))];
 
