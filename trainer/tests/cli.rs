@@ -137,21 +137,7 @@ fn export_writes_a_bundle_and_refuses_a_foreign_directory() -> TestResult {
     let dir = tempfile::tempdir()?;
     let run = dir.path().join("run");
     let run_s = run.to_str().ok_or("path")?;
-    trainer(&[
-        "fit",
-        "--preset",
-        "moons",
-        "--data",
-        "toy:moons?n=500&n_test=100",
-        "--out",
-        run_s,
-        "--steps",
-        "5",
-        "--batch-size",
-        "50",
-        "--device",
-        "cpu",
-    ])?;
+    common::fit_moons(run_s)?;
     let bundle = dir.path().join("bundle");
     let bundle_s = bundle.to_str().ok_or("path")?;
     let out = trainer(&["export", "--run", run_s, "--out", bundle_s])?;

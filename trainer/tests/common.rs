@@ -90,6 +90,26 @@ pub fn trainer_within<S: AsRef<std::ffi::OsStr> + std::fmt::Debug>(
     Ok(text)
 }
 
+/// `trainer fit` of the `moons` preset for 5 steps on 500 toy points into the run directory `out`:
+/// a run to export, in about a second.
+pub fn fit_moons(out: &str) -> Result<String, Box<dyn std::error::Error>> {
+    trainer(&[
+        "fit",
+        "--preset",
+        "moons",
+        "--data",
+        "toy:moons?n=500&n_test=100",
+        "--out",
+        out,
+        "--steps",
+        "5",
+        "--batch-size",
+        "50",
+        "--device",
+        "cpu",
+    ])
+}
+
 /// A path as a command-line argument.
 pub fn s(p: &std::path::Path) -> String {
     p.to_string_lossy().into_owned()

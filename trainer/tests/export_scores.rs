@@ -18,21 +18,7 @@ fn export_records_test_scores_and_drops_a_stale_calibration() -> TestResult {
     let dir = tempfile::tempdir()?;
     let run_dir = dir.path().join("run");
     let run_s = run_dir.to_str().ok_or("path")?;
-    trainer(&[
-        "fit",
-        "--preset",
-        "moons",
-        "--data",
-        "toy:moons?n=500&n_test=100",
-        "--out",
-        run_s,
-        "--steps",
-        "5",
-        "--batch-size",
-        "50",
-        "--device",
-        "cpu",
-    ])?;
+    common::fit_moons(run_s)?;
     let bundle = dir.path().join("bundle");
     let bundle_s = bundle.to_str().ok_or("path")?;
 
