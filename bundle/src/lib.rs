@@ -29,6 +29,7 @@
 mod device;
 mod error;
 pub mod files;
+pub mod inputs;
 mod metadata;
 pub mod names;
 pub mod ood;

@@ -127,7 +127,15 @@ pub struct FlowConfig {
 }
 
 /// Names accepted by [`FlowConfig::preset`].
-pub const PRESETS: [&str; 4] = ["moons", "tiny", "fmnist-small", "fmnist-paper"];
+pub const PRESETS: [&str; 7] = [
+    "moons",
+    "tiny",
+    "fmnist-small",
+    "fmnist-medium",
+    "fmnist-paper",
+    "cifar-small",
+    "cifar-paper",
+];
 
 impl FlowConfig {
     /// A multi-scale image model with the paper's choices: logit preprocessing (α = 0.05),
@@ -164,10 +172,15 @@ impl FlowConfig {
 
     /// A named preset: `moons` (2-D, 8 MLP couplings of 256×2), `tiny` (28×28×1, 2 scales,
     /// 8 channels, 1 block: for tests), `fmnist-small` (28×28×1, 2 scales, 32 channels,
-    /// 2 blocks), `fmnist-paper` (the same topology, 64 channels, 8 blocks).
+    /// 2 blocks), `fmnist-medium` (64 channels, 4 blocks), `fmnist-paper` (64 channels, 8 blocks);
+    /// colour 3×32×32 with one downscale (2 scales): `cifar-small` (32 channels, 2 blocks, trains on
+    /// 2 cores) and `cifar-paper` (64 channels, 8 blocks: the paper's CIFAR-10 model).
     pub fn preset(name: &str) -> Result<Self> {
         let image = |hidden_channels, num_blocks| {
             Self::multi_scale_image((1, 28, 28), 2, hidden_channels, num_blocks)
+        };
+        let colour = |hidden_channels, num_blocks| {
+            Self::multi_scale_image((3, 32, 32), 2, hidden_channels, num_blocks)
         };
         let config = match name {
             "moons" => FlowConfig {
@@ -184,7 +197,10 @@ impl FlowConfig {
             },
             "tiny" => image(8, 1),
             "fmnist-small" => image(32, 2),
+            "fmnist-medium" => image(64, 4),
             "fmnist-paper" => image(64, 8),
+            "cifar-small" => colour(32, 2),
+            "cifar-paper" => colour(64, 8),
             other => {
                 return Err(ModelError::InvalidConfig(format!(
                     "unknown preset {other:?}; choose one of {}",

@@ -240,6 +240,16 @@ pub enum RuntimeError {
         reason: String,
     },
 
+    /// A folder given as input holds no image files.
+    #[error(
+        "{dir}: directory holds no .png/.jpg/.jpeg files (searched recursively, names starting with '.' \
+         skipped); pass image files or a folder that holds some"
+    )]
+    NoImages {
+        /// The folder.
+        dir: PathBuf,
+    },
+
     /// Reading or writing a file failed.
     #[error("{path}: {error}")]
     Io {

@@ -25,13 +25,16 @@
 mod error;
 mod flow;
 pub mod image_io;
+pub mod inputs;
 mod library;
 pub mod ood;
 mod options;
+pub mod score_format;
 pub mod vector_io;
 
 pub use error::{Result, RuntimeError};
 pub use flow::{Discrepancy, Encoded, Flow, RoundTrip};
+pub use inputs::{Batch, Inputs, ScoredItem, Verdict, input_files};
 pub use library::{
     LibraryAttempt, LibrarySource, ORT_DYLIB_ENV, SYSTEM_LIBRARY_NAMES, library_candidates,
     loaded_library_path,

@@ -6,9 +6,9 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use realnvp_bundle::Tensor;
 use realnvp_runtime::{
-    DataKind, Device, Flow, LoadOptions, OodScores, OodStatistic, image_io, ood, vector_io,
+    Batch, DataKind, Device, Flow, Inputs, LoadOptions, OodStatistic, image_io, ood, score_format,
+    vector_io,
 };
 
 #[derive(Parser)]
@@ -245,18 +245,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
 /// Every image in `paths` (directories expanded), as one batch; any unreadable file is an error.
 fn load_images(flow: &Flow, paths: &[PathBuf]) -> Result<(Vec<f32>, usize)> {
     flow.require_kind(DataKind::Image, "reading images")?;
-    read_all(flow, paths).map_err(|failures| anyhow::anyhow!("{}", failures[0]))
-}
-
-/// Every item in `paths` (directories expanded) as one batch `(values, count)`, or what could not be read.
-fn read_all(flow: &Flow, paths: &[PathBuf]) -> std::result::Result<(Vec<f32>, usize), Vec<String>> {
-    let mut failures = Vec::new();
-    let chunks = read_chunks(flow, paths, &mut failures);
-    if !failures.is_empty() {
-        return Err(failures);
-    }
-    let n = chunks.iter().map(|c| c.names.len()).sum();
-    Ok((chunks.into_iter().flat_map(|c| c.x).collect(), n))
+    let batch = flow.read_all_inputs(paths)?;
+    let n = batch.len();
+    Ok((batch.values, n))
 }
 
 fn reconstruct(flow: &Flow, a: ReconstructArgs) -> Result<ExitCode> {
@@ -353,103 +344,6 @@ fn sample(flow: &Flow, a: SampleArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn is_image_file(path: &Path) -> bool {
-    matches!(extension(path).as_str(), "png" | "jpg" | "jpeg")
-}
-
-/// Expands directories into their image files (sorted, so output order is stable).
-fn expand(paths: &[PathBuf], failures: &mut Vec<String>) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for path in paths {
-        if path.is_dir() {
-            match std::fs::read_dir(path) {
-                Ok(entries) => {
-                    let mut files: Vec<PathBuf> = entries
-                        .filter_map(|e| e.ok().map(|e| e.path()))
-                        .filter(|p| p.is_file() && is_image_file(p))
-                        .collect();
-                    files.sort();
-                    if files.is_empty() {
-                        failures.push(format!(
-                            "{}: directory holds no .png/.jpg/.jpeg files",
-                            path.display()
-                        ));
-                    }
-                    out.extend(files);
-                }
-                Err(e) => failures.push(format!("{}: {e}", path.display())),
-            }
-        } else {
-            out.push(path.clone());
-        }
-    }
-    out
-}
-
-/// The items of one input: names and values (`names.len()` items).
-struct Chunk {
-    names: Vec<String>,
-    x: Vec<f32>,
-}
-
-/// The items in `paths` (directories expanded): all images as one chunk, each CSV file as its own so that a
-/// bad file fails alone. What cannot be read goes to `failures`.
-fn read_chunks(flow: &Flow, paths: &[PathBuf], failures: &mut Vec<String>) -> Vec<Chunk> {
-    let files = expand(paths, failures);
-    match flow.data_kind() {
-        DataKind::Image => {
-            let mut images = Chunk {
-                names: Vec::new(),
-                x: Vec::new(),
-            };
-            for file in &files {
-                match flow.load_image(file) {
-                    Ok(x) => {
-                        images.names.push(file.display().to_string());
-                        images.x.extend(x);
-                    }
-                    Err(e) => failures.push(e.to_string()),
-                }
-            }
-            vec![images]
-        }
-        DataKind::Vector => files
-            .iter()
-            .filter_map(|file| match vector_io::read_csv(file, flow.latent_dim()) {
-                Ok((x, n)) => Some(Chunk {
-                    names: (1..=n).map(|r| format!("{}:{r}", file.display())).collect(),
-                    x,
-                }),
-                Err(e) => {
-                    failures.push(e.to_string());
-                    None
-                }
-            })
-            .collect(),
-    }
-}
-
-/// Scores of one chunk: likelihood only, or every out-of-distribution score.
-fn score_chunk(flow: &Flow, chunk: &Chunk, ood: bool) -> Result<Vec<OodScores>> {
-    let n = chunk.names.len();
-    if n == 0 {
-        return Ok(Vec::new());
-    }
-    if ood {
-        return Ok(flow.ood_scores(&chunk.x, n)?);
-    }
-    let enc = flow.encode(&chunk.x, n)?;
-    Ok((0..n)
-        .map(|i| OodScores {
-            log_prob: enc.log_prob[i],
-            bits_per_dim: enc.bits_per_dim[i],
-            complexity_bits_per_dim: None,
-            complexity_corrected: None,
-            typicality: None,
-        })
-        .collect())
-}
-
 fn score(flow: &Flow, a: ScoreArgs) -> Result<ExitCode> {
     let calibration = if a.ood {
         let path = a
@@ -466,83 +360,12 @@ fn score(flow: &Flow, a: ScoreArgs) -> Result<ExitCode> {
         }
         None
     };
-    let mut failures = Vec::new();
-    let mut rows: Vec<(String, OodScores)> = Vec::new();
-    for chunk in read_chunks(flow, &a.paths, &mut failures) {
-        match score_chunk(flow, &chunk, calibration.is_some()) {
-            Ok(scores) => rows.extend(chunk.names.into_iter().zip(scores)),
-            Err(e) => failures.push(format!("{e:#}")),
-        }
-    }
-    // Per row, with --ood: the calibrated statistic's value and whether it is flagged.
-    let verdicts: Vec<Option<(f64, bool)>> = rows
-        .iter()
-        .map(|(_, s)| {
-            calibration.as_ref().map(|c| {
-                let score = s.get(c.statistic).map_or(f64::NAN, f64::from);
-                (score, c.flags(score))
-            })
-        })
-        .collect();
-
+    let (rows, failures) = flow.score_inputs(&a.paths, calibration.as_ref());
     let mut stdout = std::io::stdout().lock();
-    let mut columns = vec![Tensor::LogProb.name(), Tensor::BitsPerDim.name()];
-    if calibration.is_some() {
-        columns.extend(OOD_COLUMNS);
-    }
+    let ood = calibration.is_some();
     match a.format {
-        Format::Csv => {
-            writeln!(stdout, "path,{}", columns.join(","))?;
-            let cell = |v: Option<f32>| v.map_or(String::new(), |v| v.to_string());
-            for ((name, s), verdict) in rows.iter().zip(&verdicts) {
-                write!(
-                    stdout,
-                    "{},{},{}",
-                    csv_field(name),
-                    s.log_prob,
-                    s.bits_per_dim
-                )?;
-                if let Some((score, flagged)) = *verdict {
-                    write!(
-                        stdout,
-                        ",{},{},{},{},{flagged}",
-                        cell(s.complexity_bits_per_dim),
-                        cell(s.complexity_corrected),
-                        cell(s.typicality),
-                        score as f32
-                    )?;
-                }
-                writeln!(stdout)?;
-            }
-        }
-        Format::Json => {
-            let opt = |v: Option<f32>| v.map_or(serde_json::Value::Null, json_f32);
-            let items: Vec<serde_json::Value> = rows
-                .iter()
-                .zip(&verdicts)
-                .map(|((name, s), verdict)| {
-                    let mut item = serde_json::json!({
-                        "path": name,
-                        (Tensor::LogProb.name()): json_f32(s.log_prob),
-                        (Tensor::BitsPerDim.name()): json_f32(s.bits_per_dim),
-                    });
-                    if let Some((score, flagged)) = *verdict {
-                        let values = [
-                            opt(s.complexity_bits_per_dim),
-                            opt(s.complexity_corrected),
-                            opt(s.typicality),
-                            json_f32(score as f32),
-                            flagged.into(),
-                        ];
-                        for (column, value) in OOD_COLUMNS.iter().zip(values) {
-                            item[*column] = value;
-                        }
-                    }
-                    item
-                })
-                .collect();
-            writeln!(stdout, "{}", serde_json::to_string_pretty(&items)?)?;
-        }
+        Format::Csv => score_format::write_csv(&mut stdout, &rows, ood)?,
+        Format::Json => score_format::write_json(&mut stdout, &rows, ood)?,
     }
     stdout.flush()?;
 
@@ -551,7 +374,7 @@ fn score(flow: &Flow, a: ScoreArgs) -> Result<ExitCode> {
     }
     let mean = rows
         .iter()
-        .map(|(_, s)| f64::from(s.bits_per_dim))
+        .map(|r| f64::from(r.scores.bits_per_dim))
         .sum::<f64>()
         / rows.len().max(1) as f64;
     if rows.is_empty() {
@@ -564,9 +387,9 @@ fn score(flow: &Flow, a: ScoreArgs) -> Result<ExitCode> {
         );
     }
     if let Some(c) = &calibration {
-        let flagged = verdicts
+        let flagged = rows
             .iter()
-            .filter(|v| v.is_some_and(|(_, f)| f))
+            .filter(|r| r.verdict.is_some_and(|v| v.ood))
             .count();
         eprintln!(
             "flagged {flagged} of {} items as out of distribution ({} > {:.4}, calibrated on {} items at a {}% \
@@ -585,15 +408,6 @@ fn score(flow: &Flow, a: ScoreArgs) -> Result<ExitCode> {
     })
 }
 
-/// The columns `score --ood` adds, in order.
-const OOD_COLUMNS: [&str; 5] = [
-    "complexity_bits_per_dim",
-    "complexity_corrected",
-    "typicality",
-    "ood_score",
-    "ood",
-];
-
 fn calibrate(flow: &Flow, a: CalibrateArgs) -> Result<ExitCode> {
     let statistic = match a.statistic {
         Some(name) => OodStatistic::parse(&name).with_context(|| {
@@ -606,13 +420,18 @@ fn calibrate(flow: &Flow, a: CalibrateArgs) -> Result<ExitCode> {
         None => OodStatistic::Typicality,
     };
     flow.check_statistic(statistic)?;
-    let (x, n) = read_all(flow, &a.paths).map_err(|failures| {
-        anyhow::anyhow!(
-            "{} ({} unreadable inputs); calibration uses every item given, so nothing was written",
-            failures[0],
+    let Inputs { batches, failures } = flow.read_inputs(&a.paths);
+    if let Some(first) = failures.first() {
+        bail!(
+            "{first} ({} unreadable inputs); calibration uses every item given, so nothing was written",
             failures.len()
-        )
-    })?;
+        );
+    }
+    let x: Vec<f32> = batches
+        .iter()
+        .flat_map(|b| b.values.iter().copied())
+        .collect();
+    let n = batches.iter().map(Batch::len).sum();
     let calibration = flow.calibrate(&x, n, statistic, a.false_positive_rate)?;
     let out = a.out.unwrap_or_else(|| flow.default_calibration_path());
     calibration
@@ -627,22 +446,6 @@ fn calibrate(flow: &Flow, a: CalibrateArgs) -> Result<ExitCode> {
     );
     println!("wrote {}", out.display());
     Ok(ExitCode::SUCCESS)
-}
-
-/// An f32 as the shortest decimal that round-trips (not the f64 widening's long tail of digits).
-fn json_f32(v: f32) -> serde_json::Value {
-    v.to_string()
-        .parse::<f64>()
-        .map(serde_json::Value::from)
-        .unwrap_or(serde_json::Value::Null)
-}
-
-fn csv_field(s: &str) -> String {
-    if s.contains([',', '"', '\n']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s.to_string()
-    }
 }
 
 fn info(flow: &Flow) -> Result<ExitCode> {

@@ -197,7 +197,7 @@ impl Flow {
     }
 
     /// [`Flow::ood_scores`], with the PNG complexity (six encodings per image) only when `complexity` is set.
-    fn scores(&self, x: &[f32], n: usize, complexity: bool) -> Result<Vec<OodScores>> {
+    pub(crate) fn scores(&self, x: &[f32], n: usize, complexity: bool) -> Result<Vec<OodScores>> {
         let enc = self.encode(x, n)?;
         let mean = self.test_scores()?.map(|s| s.mean as f32);
         let shape = self.data_shape();

@@ -9,31 +9,9 @@ use super::{DataError, ImageSplits, gather, split_indices};
 
 const HINT: &str = "pass images:DIR, a folder (searched recursively) of .png/.jpg/.jpeg files";
 
-/// Every PNG/JPEG file under `dir`, recursively, sorted by path so the order is deterministic.
+/// Every image under `dir` by the data sets' one folder rule ([`realnvp_bundle::inputs::image_files`]).
 fn list_images(dir: &Path) -> Result<Vec<PathBuf>, DataError> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        let entries = std::fs::read_dir(&d).map_err(|e| DataError::io(&d, e))?;
-        for entry in entries {
-            let path = entry.map_err(|e| DataError::io(&d, e))?.path();
-            let hidden = path
-                .file_name()
-                .is_some_and(|n| n.to_string_lossy().starts_with('.'));
-            let ext = path
-                .extension()
-                .map(|e| e.to_string_lossy().to_ascii_lowercase());
-            if hidden {
-                continue;
-            } else if path.is_dir() {
-                stack.push(path);
-            } else if matches!(ext.as_deref(), Some("png" | "jpg" | "jpeg")) {
-                out.push(path);
-            }
-        }
-    }
-    out.sort();
-    Ok(out)
+    realnvp_bundle::inputs::image_files(dir).map_err(|e| DataError::io(dir, e))
 }
 
 fn decode(path: &Path) -> Result<DynamicImage, DataError> {

@@ -1,0 +1,82 @@
+//! Which files of a folder are the items of a data set: the one rule for `trainer fit --data images:DIR` and
+//! for the folders given to `runtime score`, `calibrate`, `reconstruct` and the Python package.
+//!
+//! A folder's images are its `.png`, `.jpg` and `.jpeg` files (extension in any case), searched recursively
+//! (class subfolders are common), skipping every file and folder whose name starts with `.` (editor and
+//! system files such as `.DS_Store`, `.ipynb_checkpoints`), sorted by path so that the order, and so every
+//! seeded split or output row, is the same on every machine.
+
+use std::path::{Path, PathBuf};
+
+/// The image file extensions, lower case.
+pub const IMAGE_EXTENSIONS: [&str; 3] = ["png", "jpg", "jpeg"];
+
+/// Whether `path` names an image file by its extension (any case).
+pub fn is_image_file(path: &Path) -> bool {
+    path.extension()
+        .map(|e| e.to_string_lossy().to_ascii_lowercase())
+        .is_some_and(|e| IMAGE_EXTENSIONS.contains(&e.as_str()))
+}
+
+fn is_hidden(path: &Path) -> bool {
+    path.file_name()
+        .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+}
+
+/// Every image file under `dir` (recursively, hidden names skipped), sorted by path. An empty result is not
+/// an error here: callers say what an empty folder means for them.
+pub fn image_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d)? {
+            let path = entry?.path();
+            if is_hidden(&path) {
+                continue;
+            }
+            if path.is_dir() {
+                stack.push(path);
+            } else if is_image_file(&path) {
+                out.push(path);
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recursive_sorted_and_hidden_skipped() -> std::io::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let root = dir.path();
+        for name in [
+            "b.png",
+            "a.JPG",
+            "notes.txt",
+            ".hidden.png",
+            "sub/c.jpeg",
+            "sub/deeper/d.png",
+            ".cache/e.png",
+            "sub/.f.png",
+        ] {
+            let path = root.join(name);
+            std::fs::create_dir_all(path.parent().unwrap())?;
+            std::fs::write(path, b"")?;
+        }
+        let found: Vec<String> = image_files(root)?
+            .iter()
+            .map(|p| p.strip_prefix(root).unwrap().display().to_string())
+            .collect();
+        assert_eq!(found, ["a.JPG", "b.png", "sub/c.jpeg", "sub/deeper/d.png"]);
+        Ok(())
+    }
+
+    #[test]
+    fn missing_folder_is_an_error() {
+        assert!(image_files(Path::new("/nonexistent/realnvp/folder")).is_err());
+    }
+}
