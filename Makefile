@@ -30,9 +30,10 @@ lint:
 doc:
 	$(CARGO) doc --workspace --no-deps
 
-# The whole chain on the embedded Fashion-MNIST slice: fit -> export -> sample -> score.
-demo: build
-	bash scripts/demo.sh $(DEMO_DIR)
+# The pretrained model's pictures (built and drawn first, with the runtime only), then the whole chain on the
+# embedded Fashion-MNIST slice: fit -> export -> sample -> score. scripts/demo.sh builds what each step needs.
+demo: setup
+	CARGO=$(CARGO) bash scripts/demo.sh $(DEMO_DIR)
 
 bench: setup
 	bash scripts/bench.sh
@@ -47,5 +48,5 @@ fuzz:
 # .venv-cuda and prints the environment the build needs (docs/gpu.md).
 cuda:
 	@cuda_env="$$(bash scripts/cuda-setup.sh)" && eval "$$cuda_env" && \
-	  echo "CARGO_TARGET_DIR=target-cuda $(CARGO) build --release --features cuda -p realnvp-trainer -p realnvp-runtime" && \
-	  CARGO_TARGET_DIR=target-cuda $(CARGO) build --release --features cuda -p realnvp-trainer -p realnvp-runtime
+	  echo "CARGO_TARGET_DIR=target-cuda $(CARGO) build --release --features cuda -p realnvp-trainer-cli -p realnvp-runtime-cli" && \
+	  CARGO_TARGET_DIR=target-cuda $(CARGO) build --release --features cuda -p realnvp-trainer-cli -p realnvp-runtime-cli

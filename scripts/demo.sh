@@ -1,6 +1,10 @@
 #!/usr/bin/env bash
 # The whole chain on the embedded Fashion-MNIST slice (no download): fit -> export -> sample -> score.
-# Usage: scripts/demo.sh [OUT_DIR]   (make demo builds the release binaries first)
+# Usage: scripts/demo.sh [OUT_DIR]   (make demo runs it after `make setup`)
+#
+# The runtime (no candle) is built first, so the pretrained model's pictures are on disk before the trainer's
+# longer build starts. `--workspace --bin X` resolves features as `cargo test --workspace` does, so a demo after
+# `make test` (or the reverse) rebuilds nothing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${1:-out/demo}
@@ -8,6 +12,10 @@ steps=${DEMO_STEPS:-1500}
 bin=target/release
 export ORT_DYLIB_PATH=${ORT_DYLIB_PATH:-$PWD/.ort/libonnxruntime.so}
 mkdir -p "$out"
+cargo=${CARGO:-cargo}
+
+echo "== building the runtime (ONNX Runtime; no candle)"
+"$cargo" build --release --workspace --bin runtime
 
 echo "== 0/4 the pretrained Fashion-MNIST model in pretrained/fmnist (no training): samples, interpolations, reconstructions"
 "$bin/runtime" info --model pretrained/fmnist
@@ -23,6 +31,9 @@ ex=pretrained/examples
 echo "-- out-of-distribution flags (docs/ood.md): 8 Fashion-MNIST test images, then 4 MNIST digits"
 "$bin/runtime" score --model pretrained/fmnist --ood "$ex" "$ex/ood" | tee "$out/pretrained-ood.csv" \
   | cut -d, -f1,3,5,8
+
+echo "== building the trainer (candle)"
+"$cargo" build --release --workspace --bin trainer
 
 echo "== 1/4 trainer fit: preset tiny, embedded Fashion-MNIST slice, $steps steps"
 if [ -f "$out/run/checkpoint.safetensors" ]; then

@@ -148,11 +148,13 @@ pub fn replace_dir(out: &Path, files: &[(&str, Vec<u8>)], allowed: &[&str]) -> R
                 return Ok(());
             }
             // Another writer put its directory in place between our two renames: move that one aside too.
+            // Only these two errors mean that; any other (permissions, a full disk, a read-only file
+            // system) is reported as it is instead of being retried into a misleading "other writers".
             Err(e)
                 if matches!(
                     e.kind(),
                     std::io::ErrorKind::DirectoryNotEmpty | std::io::ErrorKind::AlreadyExists
-                ) || (out.exists() && e.kind() != std::io::ErrorKind::NotFound) =>
+                ) =>
             {
                 continue;
             }

@@ -26,10 +26,10 @@
 
 #![warn(missing_docs)]
 
+pub mod data;
 mod device;
 mod error;
 pub mod files;
-pub mod inputs;
 mod metadata;
 pub mod names;
 pub mod ood;

@@ -14,7 +14,7 @@ use rand_distr::{Distribution, StandardNormal};
 
 use realnvp_bundle::{
     BundleError, BundleMetadata, CARD_FILE, DataKind, DataShape, Direction, MAX_SAMPLE_VALUES,
-    Tensor, pixels,
+    ScoreStats, Tensor, pixels,
 };
 
 use crate::error::{Result, RuntimeError};
@@ -105,6 +105,8 @@ pub struct Flow {
     provider: Provider,
     batch_size: usize,
     library: PathBuf,
+    /// The training summary's test statistics, checked once at load.
+    test_scores: Option<ScoreStats>,
 }
 
 impl Flow {
@@ -190,6 +192,7 @@ impl Flow {
             )?;
         }
         check_card(&dir, &meta)?;
+        let test_scores = ScoreStats::from_training(&dir.join(CARD_FILE), &meta.training)?;
 
         if meta.model_layout() < 2 {
             tracing::warn!(
@@ -206,7 +209,14 @@ impl Flow {
             provider,
             batch_size: options.batch_size,
             library,
+            test_scores,
         })
+    }
+
+    /// The mean and spread of test bits/dim that `trainer export` recorded (`None` for bundles exported
+    /// before it did), read and checked when the bundle was loaded.
+    pub fn test_scores(&self) -> Option<ScoreStats> {
+        self.test_scores
     }
 
     /// The bundle directory.

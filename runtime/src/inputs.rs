@@ -1,11 +1,11 @@
 //! Input discovery: the items a list of paths names (folders expanded by
-//! [`realnvp_bundle::inputs::image_files`], the one folder rule of trainer and runtime), read as the flow's
+//! [`realnvp_bundle::data::image_files`], the one folder rule of trainer and runtime), read as the flow's
 //! flat data, and their scores. `runtime score`, `calibrate`, `reconstruct` and the Python package all read
 //! their inputs through here.
 
 use std::path::{Path, PathBuf};
 
-use realnvp_bundle::{Calibration, DataKind, inputs::image_files};
+use realnvp_bundle::{Calibration, DataKind, data::image_files};
 
 use crate::error::{Result, RuntimeError};
 use crate::flow::Flow;

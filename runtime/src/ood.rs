@@ -11,9 +11,7 @@ use std::path::{Path, PathBuf};
 use image::ExtendedColorType;
 use image::ImageEncoder;
 use image::codecs::png::{CompressionType, FilterType, PngEncoder};
-use realnvp_bundle::{
-    CALIBRATION_FILE, Calibration, DataKind, DataShape, OodStatistic, ScoreStats,
-};
+use realnvp_bundle::{CALIBRATION_FILE, Calibration, DataKind, DataShape, OodStatistic};
 
 use crate::error::{Result, RuntimeError};
 use crate::flow::Flow;
@@ -165,20 +163,13 @@ pub fn fit_threshold(scores: &[f64], false_positive_rate: f64) -> Result<(f64, f
 }
 
 impl Flow {
-    /// The mean and spread of test bits/dim that `trainer export` recorded (`None` for bundles exported
-    /// before it did).
-    pub fn test_scores(&self) -> Result<Option<ScoreStats>> {
-        let card = self.dir().join(realnvp_bundle::CARD_FILE);
-        Ok(ScoreStats::from_training(&card, &self.metadata().training)?)
-    }
-
     /// Whether this bundle can compute `statistic`, and why not.
     pub fn check_statistic(&self, statistic: OodStatistic) -> Result<()> {
         let reason = match statistic {
             OodStatistic::ComplexityCorrected if self.data_kind() != DataKind::Image => {
                 "the PNG complexity exists for image models only; use typicality or bits_per_dim"
             }
-            OodStatistic::Typicality if self.test_scores()?.is_none() => {
+            OodStatistic::Typicality if self.test_scores().is_none() => {
                 "the bundle records no test bits/dim statistics; re-export it with this release's `trainer \
                  export`"
             }
@@ -199,7 +190,7 @@ impl Flow {
     /// [`Flow::ood_scores`], with the PNG complexity (six encodings per image) only when `complexity` is set.
     pub(crate) fn scores(&self, x: &[f32], n: usize, complexity: bool) -> Result<Vec<OodScores>> {
         let enc = self.encode(x, n)?;
-        let mean = self.test_scores()?.map(|s| s.mean as f32);
+        let mean = self.test_scores().map(|s| s.mean as f32);
         let shape = self.data_shape();
         let per_item = self.latent_dim();
         (0..n)

@@ -1,6 +1,5 @@
 //! Vector data in and out: CSV files and a scatter PNG for 2-D models.
 
-use std::fmt::Write as _;
 use std::path::Path;
 
 use crate::error::{Result, RuntimeError};
@@ -75,23 +74,12 @@ pub fn parse_csv(text: &str, dim: usize, path: &Path) -> Result<(Vec<f32>, usize
     Ok((data, rows))
 }
 
-/// Formats rows of `dim` values as CSV with a header `x0,x1,…`.
-pub fn csv_string(x: &[f32], dim: usize) -> String {
-    let mut out = (0..dim)
-        .map(|i| format!("x{i}"))
-        .collect::<Vec<_>>()
-        .join(",");
-    out.push('\n');
-    for row in x.chunks(dim.max(1)) {
-        let fields: Vec<String> = row.iter().map(|v| v.to_string()).collect();
-        let _ = writeln!(out, "{}", fields.join(","));
-    }
-    out
-}
-
 /// Writes rows of `dim` values as CSV (atomically).
 pub fn write_csv(path: impl AsRef<Path>, x: &[f32], dim: usize) -> Result<()> {
-    Ok(write_atomic(path, csv_string(x, dim).as_bytes())?)
+    Ok(write_atomic(
+        path,
+        realnvp_bundle::data::vectors_csv(x, dim).as_bytes(),
+    )?)
 }
 
 /// Draws the first two coordinates of each row of `dim` values as dots on a white `size × size` PNG

@@ -116,7 +116,7 @@ proptest! {
         comments in any::<bool>(),
     ) {
         let values: Vec<f32> = rows.iter().flat_map(|r| r[..dim].to_vec()).collect();
-        let mut text = if header { vector_io::csv_string(&values, dim) } else {
+        let mut text = if header { realnvp_bundle::data::vectors_csv(&values, dim) } else {
             let mut t = String::new();
             for r in values.chunks(dim) {
                 t.push_str(&r.iter().map(|v| v.to_string()).collect::<Vec<_>>().join(" , "));

@@ -1,5 +1,5 @@
-//! The checks of docs/errors.md's command-line catalogue, shared by `trainer/tests/errors.rs`,
-//! `runtime/tests/cli_errors.rs` and `trainer/tests/crash.rs` (each includes this file with `#[path]`).
+//! The checks of docs/errors.md's command-line catalogue, shared by `trainer/cli/tests/errors.rs`,
+//! `runtime/cli/tests/cli_errors.rs` and `trainer/cli/tests/crash.rs` (each includes this file with `#[path]`).
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
@@ -44,7 +44,13 @@ pub fn failures(
     cases: &[Case],
     dir: &Path,
 ) -> std::io::Result<Vec<String>> {
-    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/errors.md"))?;
+    // The repository's docs/, found above whichever crate includes this file (`trainer/cli`, `runtime/cli`).
+    let doc = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .ancestors()
+        .map(|dir| dir.join("docs/errors.md"))
+        .find(|path| path.is_file())
+        .ok_or_else(|| std::io::Error::other("docs/errors.md not found above the crate"))?;
+    let doc = std::fs::read_to_string(doc)?;
     let mut failures = Vec::new();
     for case in cases {
         let o = command()

@@ -104,3 +104,54 @@ fn embedding_example_scores_a_folder_and_samples_outside_the_workspace() -> Resu
     );
     Ok(())
 }
+
+/// The command-line stack lives in the binaries' own crates: a program that embeds the runtime compiles none
+/// of it (issue 28). `cargo tree` of the example lists every crate it builds.
+#[test]
+fn embedding_the_runtime_builds_no_command_line_crates() -> Result<()> {
+    let root = workspace_root();
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let out = Command::new(cargo)
+        .args([
+            "tree",
+            "--locked",
+            "--offline",
+            "--prefix",
+            "none",
+            "--edges",
+            "normal,build",
+            "--manifest-path",
+        ])
+        .arg(root.join("examples/embed/Cargo.toml"))
+        .output()?;
+    anyhow::ensure!(
+        out.status.success(),
+        "cargo tree failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let tree = String::from_utf8(out.stdout)?;
+    let crates: std::collections::BTreeSet<&str> = tree
+        .lines()
+        .filter_map(|line| line.split_whitespace().next())
+        .collect();
+    assert!(
+        crates.contains("realnvp-runtime") && crates.contains("ort"),
+        "cargo tree did not list the runtime:\n{tree}"
+    );
+    let cli: Vec<&str> = [
+        "clap",
+        "anyhow",
+        "tracing-subscriber",
+        "indicatif",
+        "ctrlc",
+        "candle-core",
+    ]
+    .into_iter()
+    .filter(|name| crates.contains(name))
+    .collect();
+    assert!(
+        cli.is_empty(),
+        "embedding realnvp-runtime compiles {cli:?}; keep them in runtime/cli"
+    );
+    Ok(())
+}

@@ -9,8 +9,8 @@ type TestResult = Result<(), Box<dyn std::error::Error>>;
 
 /// The test functions that run the `T..`/`R..` rows case by case, with the file they live in.
 const TABLES: [(&str, &str); 2] = [
-    ("trainer/tests/errors.rs", "trainer_error_catalogue"),
-    ("runtime/tests/cli_errors.rs", "runtime_error_catalogue"),
+    ("trainer/cli/tests/errors.rs", "trainer_error_catalogue"),
+    ("runtime/cli/tests/cli_errors.rs", "runtime_error_catalogue"),
 ];
 
 /// `(id, file, function)` of every row of docs/errors.md.

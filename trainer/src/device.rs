@@ -29,7 +29,7 @@ pub fn open(request: DeviceRequest) -> Result<Device> {
             if !cfg!(feature = "cuda") {
                 return Err(TrainError::Device(format!(
                     "`{request}` asked, but this trainer was built without CUDA support; rebuild with \
-                     `make cuda` (cargo build --release -p realnvp-trainer --features cuda) or use --device cpu"
+                     `make cuda` (cargo build --release -p realnvp-trainer-cli --features cuda) or use --device cpu"
                 )));
             }
             Device::new_cuda(ordinal).map_err(|e| {

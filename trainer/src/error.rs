@@ -57,6 +57,9 @@ pub enum TrainError {
     /// Drawing or writing a picture failed.
     #[error(transparent)]
     Plot(#[from] realnvp_plot::PlotError),
+    /// Exporting a bundle failed; nothing was written.
+    #[error(transparent)]
+    Export(Box<crate::export::ExportError>),
 }
 
 impl TrainError {

@@ -202,3 +202,66 @@ mod tests {
         assert_eq!(log_mean_exp(&[f64::NEG_INFINITY]), f64::NEG_INFINITY);
     }
 }
+
+/// `RUN_DIR/eval.json`: the figures of `trainer eval --save` for one checkpoint, which `trainer export`
+/// records in the bundle (`training.evaluation`). Fields in alphabetical order, as the file has always had
+/// them.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Evaluation {
+    /// The importance-weighted bound's bits/dim (with `samples`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bits_per_dim_iw: Option<f64>,
+    /// Bits/dim with one random dequantization per example (K = 1, with `samples`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bits_per_dim_random_u: Option<f64>,
+    /// Bits/dim at the bin centre (`u = 0.5`).
+    pub bits_per_dim_u_half: f64,
+    /// The data spec scored.
+    pub data: String,
+    /// Test examples scored.
+    pub examples: usize,
+    /// Mean NLL at the bin centre, nats per example.
+    pub nll_nats_u_half: f64,
+    /// The seed of the dequantization noise (with `samples`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub noise_seed: Option<u64>,
+    /// K, the noise draws per example of the importance-weighted bound.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub samples: Option<usize>,
+    /// The checkpoint's step.
+    pub step: u64,
+}
+
+impl Evaluation {
+    /// The record of a bin-centre `score` of `data` at `step`, with the importance-weighted figures when
+    /// given (`iw` drawn with `noise_seed`).
+    pub fn new(step: u64, data: &str, score: &Score, iw: Option<(&IwScore, u64)>) -> Self {
+        Evaluation {
+            bits_per_dim_iw: iw.map(|(s, _)| s.iw.bits_per_dim),
+            bits_per_dim_random_u: iw.map(|(s, _)| s.single.bits_per_dim),
+            bits_per_dim_u_half: score.bits_per_dim,
+            data: data.to_string(),
+            examples: score.examples,
+            nll_nats_u_half: score.nll_nats,
+            noise_seed: iw.map(|(_, seed)| seed),
+            samples: iw.map(|(s, _)| s.k),
+            step,
+        }
+    }
+
+    /// `run_dir`'s saved evaluation when it scores the checkpoint at `step`; otherwise `None`, saying why in
+    /// the log (a stale evaluation must not be recorded as the bundle's).
+    pub fn saved_for(run_dir: &std::path::Path, step: u64) -> Option<Evaluation> {
+        let path = run_dir.join(crate::run::EVAL_FILE);
+        let saved: Evaluation = crate::run::read_json(&path).ok()?;
+        if saved.step == step {
+            Some(saved)
+        } else {
+            tracing::warn!(
+                "{} scores another step than the checkpoint's {step}: not recorded; run `trainer eval --save` again",
+                path.display()
+            );
+            None
+        }
+    }
+}

@@ -145,7 +145,7 @@ pub struct TrainingSummary {
     pub machine: Option<String>,
     /// The latest `trainer eval --save` of this checkpoint (`RUN_DIR/eval.json`), if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub evaluation: Option<serde_json::Value>,
+    pub evaluation: Option<crate::eval::Evaluation>,
     /// Per-example bits/dim of the test split at `u = 0.5` (the runtime's typicality reference; stored
     /// under [`realnvp_bundle::ood::TEST_SCORES_FIELD`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -350,4 +350,94 @@ fn metadata_props(meta: &BundleMetadata, direction: Direction) -> Vec<StringStri
         .into_iter()
         .map(|(key, value)| StringStringEntryProto { key, value })
         .collect()
+}
+
+/// How [`export_run`] verifies and summarises a run's export.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RunExport {
+    /// Test examples the graphs are checked on against the candle model.
+    pub verify_examples: usize,
+    /// Test examples whose bits/dim statistics are recorded (`None`: all, `Some(0)`: none).
+    pub score_examples: Option<usize>,
+    /// The largest errors accepted.
+    pub tolerances: Tolerances,
+}
+
+/// Examples per forward pass when export scores the test split.
+const STATS_BATCH: usize = 256;
+
+/// Exports the run in `run_dir` into the bundle `out`: its model (the weight average when it keeps one),
+/// verified on CPU in f32 whatever device trained it (so the check measures the graphs the way ONNX Runtime on
+/// CPU runs them), with the [`TrainingSummary`] of the run. Returns what was written and the summary.
+pub fn export_run(
+    run_dir: &Path,
+    out: &Path,
+    how: &RunExport,
+    progress: &dyn Fn(ExportStage),
+) -> crate::Result<(ExportReport, TrainingSummary)> {
+    let device = candle_core::Device::Cpu;
+    let loaded = crate::run::load_run(run_dir, &device)?;
+    let data = crate::run::load_data(
+        &loaded.options.data,
+        loaded.model.config(),
+        loaded.options.seed,
+    )?;
+    let n = how.verify_examples.clamp(1, data.len_test().max(1));
+    let batch = data.eval_batch(
+        crate::data::Split::Test,
+        0,
+        n,
+        crate::data::EvalNoise::Midpoint,
+        &device,
+    )?;
+    let last_test_bpd = crate::metrics::read(&run_dir.join(crate::run::METRICS_FILE))
+        .ok()
+        .and_then(|rows| rows.iter().rev().find_map(|r| r.test_bpd));
+    let test_scores = match how.score_examples {
+        Some(0) => None,
+        limit => crate::eval::bits_per_dim_stats(
+            &loaded.model,
+            &data,
+            crate::data::Split::Test,
+            STATS_BATCH,
+            limit,
+            &device,
+        )?,
+    };
+    let summary = TrainingSummary {
+        dataset: loaded.options.data.clone(),
+        epochs: loaded.state.epoch as usize,
+        steps: loaded.state.step as usize,
+        test_bits_per_dim: last_test_bpd,
+        wall_time_s: Some(loaded.state.wall_time_s),
+        command: Some(loaded.options.command_line(run_dir)),
+        machine: Some(machine()),
+        evaluation: crate::eval::Evaluation::saved_for(run_dir, loaded.state.step),
+        test_scores,
+    };
+    let report = export_bundle(
+        &loaded.model,
+        &batch,
+        &summary,
+        out,
+        &how.tolerances,
+        progress,
+    )
+    .map_err(|e| crate::TrainError::Export(Box::new(e)))?;
+    Ok((report, summary))
+}
+
+/// The CPU model and the threads this process may use, e.g. "AMD EPYC 9B14, 2 threads".
+fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|t| {
+            t.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|m| m.trim().to_string())
+        })
+        .unwrap_or_else(|| std::env::consts::ARCH.to_string());
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    format!("{cpu}, {threads} threads")
 }

@@ -1,6 +1,8 @@
 //! Training, evaluation and sampling for the RealNVP flows of `realnvp-models`.
 //!
 //! - [`data`]: data sources (`--data SPEC`) and seeded, resumable mini-batches;
+//! - [`request`]: what a fit command asks for, merged with defaults or a resumed run's options
+//!   ([`request::fit_or_resume`]);
 //! - [`train`]: the training loop ([`train::fit`], [`train::resume`]) writing a run directory
 //!   (see [`run`] for its files);
 //! - [`checkpoint`]: `checkpoint.safetensors` with weights, running statistics, Adam state and
@@ -23,6 +25,7 @@ pub mod export;
 pub mod init;
 pub mod metrics;
 pub mod optim;
+pub mod request;
 pub mod run;
 pub mod sample;
 pub mod train;

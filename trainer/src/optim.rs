@@ -28,6 +28,12 @@ pub enum LrDecay {
     },
 }
 
+impl LrDecay {
+    /// `--lr-decay cosine`: down to 0 at the run's last step, a horizon filled in when the run starts
+    /// ([`crate::request::new_run`]) and kept on every resume.
+    pub const COSINE_TO_END: LrDecay = LrDecay::Cosine { until: 0 };
+}
+
 impl std::str::FromStr for LrDecay {
     type Err = TrainError;
     /// `constant`, `cosine` (until the run's last step: `until` 0, filled in when the run
@@ -40,7 +46,7 @@ impl std::str::FromStr for LrDecay {
         };
         match s.split_once(':') {
             None if s == "constant" => Ok(Self::Constant),
-            None if s == "cosine" => Ok(Self::Cosine { until: 0 }),
+            None if s == "cosine" => Ok(Self::COSINE_TO_END),
             Some(("cosine", n)) => match n.parse() {
                 Ok(until) if until > 0 => Ok(Self::Cosine { until }),
                 _ => Err(bad()),

@@ -119,7 +119,7 @@ impl FitOptions {
         if self.eval_every == 0 || self.checkpoint_every == 0 || self.log_every == 0 {
             return bad("--eval-every, checkpoint and log intervals must be at least 1");
         }
-        if self.lr_decay == (LrDecay::Cosine { until: 0 }) {
+        if self.lr_decay == LrDecay::COSINE_TO_END {
             return bad(
                 "--lr-decay cosine needs its horizon: cosine:STEP (the CLI fills in --steps)",
             );
@@ -243,6 +243,27 @@ pub struct LoadedRun {
 /// Loads the model of `RUN_DIR` from its checkpoint (weights and running statistics): the
 /// averaged weights when the run keeps an average (`ema_decay`), else the live ones.
 pub fn load_run(dir: &Path, device: &Device) -> Result<LoadedRun> {
+    let (run, _) = open_run(dir, device, Weights::Averaged)?;
+    Ok(run)
+}
+
+/// Which weights [`open_run`] puts in the model.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Weights {
+    /// The weight average when the run keeps one (evaluation, sampling, export).
+    Averaged,
+    /// The weights training left (to continue training).
+    Live,
+}
+
+/// Reads `RUN_DIR`'s config, options and checkpoint once, checks they belong together, and builds the model
+/// with the chosen `weights`. The checkpoint (Adam's moments, the averages, the counters) is returned for a
+/// resume to restore the rest from.
+pub(crate) fn open_run(
+    dir: &Path,
+    device: &Device,
+    weights: Weights,
+) -> Result<(LoadedRun, checkpoint::Checkpoint)> {
     if !dir.join(CHECKPOINT_FILE).is_file() {
         return Err(TrainError::run(
             dir,
@@ -265,17 +286,18 @@ pub fn load_run(dir: &Path, device: &Device) -> Result<LoadedRun> {
     }
     let (model, varmap) = crate::init::seeded_init(&config, options.seed, device)?;
     ck.restore(&varmap, None)?;
-    if options.ema_decay.is_some() {
+    if weights == Weights::Averaged && options.ema_decay.is_some() {
         for (name, var) in crate::train::trainable(&model, &varmap) {
             var.set(&crate::ema::averaged(&ck.tensors, &name, &var)?)?;
         }
     }
-    Ok(LoadedRun {
+    let run = LoadedRun {
         model,
         varmap,
         options,
-        state: ck.state,
-    })
+        state: ck.state.clone(),
+    };
+    Ok((run, ck))
 }
 
 /// `RUN_DIR/samples/step-N.png`.

@@ -1,11 +1,13 @@
 //! Sampling in candle with latents drawn from a seeded Rust generator, so a seed gives the same
 //! samples on every run and device (candle's own CPU generator cannot be seeded).
 
+use std::path::Path;
+
 use candle_core::{Device, Tensor};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand_distr::{Distribution, StandardNormal};
-use realnvp_models::RealNvp;
+use realnvp_models::{DataShape, RealNvp};
 
 use crate::{Result, TrainError};
 
@@ -60,4 +62,66 @@ pub fn sample(
     check_request(n, dim, temperature)?;
     let z = draw_latent(n, dim, temperature, seed, device)?;
     Ok(model.inverse(&z)?)
+}
+
+/// What [`write_samples`] writes, chosen by the data and the output's extension.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SampleOutput {
+    /// An image grid (`.png`, image models).
+    Grid,
+    /// A scatter plot of the first two coordinates (`.png`, vector models).
+    Scatter,
+    /// The vectors as CSV (`.csv`, vector models).
+    Csv,
+}
+
+impl SampleOutput {
+    /// The output for `path` and a model of `shape`; anything else is refused before any sampling.
+    pub fn for_path(path: &Path, shape: DataShape) -> Result<Self> {
+        let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
+        match (shape, ext) {
+            (DataShape::Image { .. }, "png") => Ok(SampleOutput::Grid),
+            (DataShape::Vector { .. }, "png") => Ok(SampleOutput::Scatter),
+            (DataShape::Vector { .. }, "csv") => Ok(SampleOutput::Csv),
+            _ => Err(TrainError::Invalid(format!(
+                "--out {}: use .png for images, .png or .csv for vectors",
+                path.display()
+            ))),
+        }
+    }
+}
+
+/// Draws `n` samples ([`sample`]) and writes them to `out` as [`SampleOutput::for_path`] decides: an image
+/// grid enlarged `scale` times, a scatter plot, or CSV (atomically).
+pub fn write_samples(
+    model: &RealNvp,
+    n: usize,
+    temperature: f64,
+    seed: u64,
+    out: &Path,
+    scale: u32,
+    device: &Device,
+) -> Result<()> {
+    let shape = model.config().data;
+    let output = SampleOutput::for_path(out, shape)?;
+    let x = sample(model, n, temperature, seed, device)?;
+    match output {
+        SampleOutput::Grid => {
+            let v = x.flatten_all()?.to_vec1::<f32>()?;
+            let grid = realnvp_plot::image_grid(&v, n, shape, None, scale)?;
+            realnvp_plot::write_png(out, &grid)?;
+        }
+        SampleOutput::Scatter => {
+            let v = x.narrow(1, 0, 2.min(x.dim(1)?))?.to_vec2::<f32>()?;
+            let points: Vec<[f32; 2]> = v.iter().map(|r| [r[0], r[1]]).collect();
+            let picture = realnvp_plot::scatter_panels(&[&points], 500);
+            realnvp_plot::write_png(out, &image::DynamicImage::ImageRgb8(picture))?;
+        }
+        SampleOutput::Csv => {
+            let v = x.flatten_all()?.to_vec1::<f32>()?;
+            let csv = realnvp_bundle::data::vectors_csv(&v, shape.numel());
+            realnvp_bundle::files::write_atomic(out, csv.as_bytes())?;
+        }
+    }
+    Ok(())
 }

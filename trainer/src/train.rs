@@ -142,25 +142,10 @@ pub fn fit(
     t.run(observer)
 }
 
-/// Continues the run in `dir` from its checkpoint with the options in its `run.json`;
-/// `steps` (when given) raises or lowers the total. Returns at once if the run is complete.
-pub fn resume(
-    dir: &Path,
-    steps: Option<u64>,
-    device: &Device,
-    observer: &mut dyn Observer,
-) -> Result<FitReport> {
-    let mut options: FitOptions = run::read_json(&dir.join(RUN_FILE))?;
-    if let Some(s) = steps {
-        options.steps = s;
-        run::write_json(&dir.join(RUN_FILE), &options)?;
-    }
-    resume_with(dir, &options, device, observer)
-}
-
-/// [`resume`] with options given by the caller: they must describe the same run, with only the
-/// schedule (steps, intervals, time limit) changed.
-pub fn resume_with(
+/// Continues the run in `dir` from its checkpoint with `options` (the run's own, with only the schedule
+/// changed: [`crate::request::fit_or_resume`] checks that). The checkpoint is read once. Returns at once if
+/// the run is complete.
+pub(crate) fn resume(
     dir: &Path,
     options: &FitOptions,
     device: &Device,
@@ -168,10 +153,9 @@ pub fn resume_with(
 ) -> Result<FitReport> {
     options.validate()?;
     remove_stale_temporaries(dir)?;
-    let loaded = run::load_run(dir, device)?;
+    let (loaded, ck) = run::open_run(dir, device, run::Weights::Live)?;
     let config = loaded.model.config().clone();
     let data = run::load_data(&options.data, &config, options.seed)?;
-    let ck = checkpoint::load(&dir.join(CHECKPOINT_FILE), device)?;
     let mut adam = Adam::new(
         trainable(&loaded.model, &loaded.varmap),
         AdamConfig::with_lr(ck.state.lr),

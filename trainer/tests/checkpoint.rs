@@ -63,7 +63,7 @@ fn interrupted_write_leaves_the_previous_checkpoint_loadable() -> TestResult {
         dir.path().join(".checkpoint.safetensors.12345.tmp"),
         b"\x10\x00garbage",
     )?;
-    let resumed = train::resume(dir.path(), Some(8), &cpu(), &mut Silent)?;
+    let resumed = common::resume(dir.path(), 8)?;
     assert_eq!(resumed.state.step, 8);
     assert_eq!(checkpoint::load(&path, &cpu())?.state.step, 8);
 
@@ -140,7 +140,7 @@ fn a_time_limit_ends_the_session_with_a_checkpoint_that_resumes() -> TestResult 
     assert!(stopped > 0 && stopped < 1_000_000, "stopped at {stopped}");
     let ck = checkpoint::load(&dir.path().join(CHECKPOINT_FILE), &cpu())?;
     assert_eq!(ck.state.step, stopped);
-    let resumed = train::resume(dir.path(), Some(stopped + 5), &cpu(), &mut Silent)?;
+    let resumed = common::resume(dir.path(), stopped + 5)?;
     assert_eq!(resumed.state.step, stopped + 5);
     let bad = FitOptions {
         time_limit_s: Some(-1.0),

@@ -38,7 +38,7 @@ fn check(config: &FlowConfig, options: FitOptions, n: u64) -> TestResult {
         &cpu(),
         &mut Silent,
     )?;
-    let second = train::resume(split.path(), Some(n), &cpu(), &mut Silent)?;
+    let second = common::resume(split.path(), n)?;
     let resumed: Vec<(u64, f32)> = first.losses.iter().chain(&second.losses).copied().collect();
     assert_eq!(resumed.len(), straight.losses.len());
     for ((s1, a), (s2, b)) in straight.losses.iter().zip(&resumed) {

@@ -1,5 +1,5 @@
 //! Shared test helpers: real bundles written by `make_fixture_bundle.py` (ONNX graphs built with `onnx.helper`)
-//! and the closed form of the fixture flow.
+//! and the closed form of the fixture flow. The `runtime` command's tests (`runtime/cli/tests`) include them too.
 #![allow(dead_code)]
 
 use std::collections::HashMap;
@@ -9,9 +9,19 @@ use std::sync::{Mutex, OnceLock};
 
 use realnvp_runtime::{Device, LoadOptions};
 
+/// The repository's root: the nearest folder above this crate's that holds the fixture script (the library's
+/// tests run from `runtime/`, the command's from `runtime/cli/`).
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .ancestors()
+        .find(|d| d.join("runtime/tests/make_fixture_bundle.py").is_file())
+        .expect("the tests run inside the realnvp-rs repository")
+        .to_path_buf()
+}
+
 /// The project's Python (from `make setup`), which has `onnx` and `numpy`.
 pub fn python() -> PathBuf {
-    let python = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../.venv/bin/python"));
+    let python = repo_root().join(".venv/bin/python");
     assert!(
         python.is_file(),
         "{} is missing: run `make setup` (it creates .venv with onnx and the ONNX Runtime library); \
@@ -37,7 +47,7 @@ fn names_file() -> &'static Path {
 
 /// Writes a fixture bundle into `dir` with the script's extra `args`.
 pub fn make_bundle_in(dir: &Path, args: &[&str]) {
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/make_fixture_bundle.py");
+    let script = repo_root().join("runtime/tests/make_fixture_bundle.py");
     let out = Command::new(python())
         .arg(script)
         .arg(dir)
@@ -72,10 +82,7 @@ pub fn bundle(args: &[&str]) -> PathBuf {
 /// The ONNX Runtime library `make setup` installs (`.ort/libonnxruntime.so`), named explicitly so the tests run
 /// under plain `cargo test` as well as under `make test`.
 pub fn ort_library() -> PathBuf {
-    let lib = PathBuf::from(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../.ort/libonnxruntime.so"
-    ));
+    let lib = repo_root().join(".ort/libonnxruntime.so");
     assert!(
         lib.exists(),
         "{} is missing: run `make setup` (it installs the ONNX Runtime library)",
@@ -144,16 +151,6 @@ pub fn pixels(n: usize, per_item: usize, seed: u64) -> Vec<f32> {
             ((state >> 33) % 256) as f32 + 0.5
         })
         .collect()
-}
-
-/// Runs the `runtime` binary on CPU with the workspace's ONNX Runtime library.
-pub fn runtime(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_runtime"))
-        .env(realnvp_runtime::ORT_DYLIB_ENV, ort_library())
-        .args(["--device", "cpu"])
-        .args(args)
-        .output()
-        .expect("run runtime")
 }
 
 /// Lossy UTF-8 of a process output.

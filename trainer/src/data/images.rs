@@ -9,9 +9,9 @@ use super::{DataError, ImageSplits, gather, split_indices};
 
 const HINT: &str = "pass images:DIR, a folder (searched recursively) of .png/.jpg/.jpeg files";
 
-/// Every image under `dir` by the data sets' one folder rule ([`realnvp_bundle::inputs::image_files`]).
+/// Every image under `dir` by the data sets' one folder rule ([`realnvp_bundle::data::image_files`]).
 fn list_images(dir: &Path) -> Result<Vec<PathBuf>, DataError> {
-    realnvp_bundle::inputs::image_files(dir).map_err(|e| DataError::io(dir, e))
+    realnvp_bundle::data::image_files(dir).map_err(|e| DataError::io(dir, e))
 }
 
 fn decode(path: &Path) -> Result<DynamicImage, DataError> {

@@ -1,7 +1,8 @@
-//! Which files of a folder are the items of a data set: the one rule for `trainer fit --data images:DIR` and
-//! for the folders given to `runtime score`, `calibrate`, `reconstruct` and the Python package.
+//! The project's data files, defined once for trainer and runtime: folders of images and CSV files of vectors.
 //!
-//! A folder's images are its `.png`, `.jpg` and `.jpeg` files (extension in any case), searched recursively
+//! **Folders.** Which files of a folder are the items of a data set: the one rule for
+//! `trainer fit --data images:DIR` and for the folders given to `runtime score`, `calibrate`, `reconstruct`
+//! and the Python package. A folder's images are its `.png`, `.jpg` and `.jpeg` files (extension in any case), searched recursively
 //! (class subfolders are common), skipping every file and folder whose name starts with `.` (editor and
 //! system files such as `.DS_Store`, `.ipynb_checkpoints`), sorted by path so that the order, and so every
 //! seeded split or output row, is the same on every machine.
@@ -45,6 +46,23 @@ pub fn image_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
     Ok(out)
 }
 
+/// Rows of `dim` values as CSV with a header `x0,x1,…`, each value the shortest decimal that reads back to
+/// the same `f32`: what `trainer sample` and `runtime sample` write for vector models, and what
+/// `trainer fit --data csv:FILE` and `runtime score` read.
+pub fn vectors_csv(x: &[f32], dim: usize) -> String {
+    use std::fmt::Write as _;
+    let mut out = (0..dim)
+        .map(|i| format!("x{i}"))
+        .collect::<Vec<_>>()
+        .join(",");
+    out.push('\n');
+    for row in x.chunks(dim.max(1)) {
+        let fields: Vec<String> = row.iter().map(|v| v.to_string()).collect();
+        let _ = writeln!(out, "{}", fields.join(","));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -73,6 +91,19 @@ mod tests {
             .collect();
         assert_eq!(found, ["a.JPG", "b.png", "sub/c.jpeg", "sub/deeper/d.png"]);
         Ok(())
+    }
+
+    #[test]
+    fn vectors_csv_has_a_header_and_round_trips_f32() {
+        let x = [0.1f32, -2.0, 1e-7, 3.5];
+        let text = vectors_csv(&x, 2);
+        assert_eq!(text, "x0,x1\n0.1,-2\n0.0000001,3.5\n");
+        let back: Vec<f32> = text
+            .lines()
+            .skip(1)
+            .flat_map(|l| l.split(',').map(|v| v.parse::<f32>().unwrap()))
+            .collect();
+        assert_eq!(back, x);
     }
 
     #[test]

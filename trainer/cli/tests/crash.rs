@@ -1,7 +1,7 @@
 //! Crash safety of the `trainer` binary: SIGKILL at random points and the same command with
 //! `--resume`, two exports racing for one bundle directory, and a learning rate that diverges.
 
-#[path = "../../tests/support/catalogue.rs"]
+#[path = "../../../tests/support/catalogue.rs"]
 mod catalogue;
 mod common;
 use catalogue::temporaries;

@@ -3,7 +3,7 @@
 //! directory or temporary behind. Each case's message must also be the one docs/errors.md lists for
 //! its id, so the catalogue cannot drift from the program.
 
-#[path = "../../tests/support/catalogue.rs"]
+#[path = "../../../tests/support/catalogue.rs"]
 mod catalogue;
 mod common;
 use catalogue::Case;

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
 fn pretrained() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../pretrained")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../pretrained")
 }
 
 /// The pretrained bundle's three files in `dir` (no calibration).
