@@ -3,7 +3,7 @@
 //! - [`data`]: data sources (`--data SPEC`) and seeded, resumable mini-batches;
 //! - [`request`]: what a fit command asks for, merged with defaults or a resumed run's options
 //!   ([`request::fit_or_resume`]);
-//! - [`train`]: the training loop ([`train::fit`], [`train::resume`]) writing a run directory
+//! - [`train`]: the training loop ([`train::fit`]; resumed through [`request::fit_or_resume`]) writing a run directory
 //!   (see [`run`] for its files);
 //! - [`checkpoint`]: `checkpoint.safetensors` with weights, running statistics, Adam state and
 //!   counters, written atomically;

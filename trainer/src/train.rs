@@ -51,7 +51,7 @@ pub struct StepReport {
     pub skipped: bool,
 }
 
-/// Receives progress from [`fit`] and [`resume`]. Every method has an empty default.
+/// Receives progress from [`fit`] and a resume ([`crate::request::fit_or_resume`]). Every method has an empty default.
 pub trait Observer {
     /// Training starts (or resumes) at `step` of `total`.
     fn on_start(&mut self, _step: u64, _total: u64) {}
@@ -70,7 +70,7 @@ pub trait Observer {
 pub struct Silent;
 impl Observer for Silent {}
 
-/// What a call to [`fit`] or [`resume`] did.
+/// What a call to [`fit`] or a resume did.
 #[derive(Debug, Clone)]
 pub struct FitReport {
     /// `(step, loss)` for every step run in this call, in order (steps repeat after a rollback;
