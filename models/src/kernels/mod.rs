@@ -43,6 +43,7 @@ pub use conv_algorithm::{
 };
 pub(crate) use fast_conv::fast_conv2d_bias;
 pub(crate) use res_block_train::{ResBlockParams, res_block_train};
+pub use winograd::winograd_passes;
 
 #[cfg(test)]
 mod tests;

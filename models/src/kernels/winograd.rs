@@ -26,6 +26,7 @@ use rayon::prelude::*;
 
 use std::mem::MaybeUninit;
 use std::ops::Range;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::geometry::flip_kernel;
 use super::matmul::{MatRef, matmul};
@@ -47,6 +48,20 @@ const G: [[f32; 3]; 4] = [
     [0.5, -0.5, 0.5],
     [0.0, 0.0, 1.0],
 ];
+
+/// Passes that ran Winograd's algorithm in this process ([`winograd_passes`]).
+static PASSES: AtomicU64 = AtomicU64::new(0);
+
+/// How many convolution passes in this process have run Winograd's algorithm: each forward
+/// convolution counts one, and so does each backward sweep (the kernel gradient, with the input
+/// gradient when it is needed).
+///
+/// A diagnostic: the losses are the same whichever algorithm runs, so this count is what shows
+/// that [`set_conv_algorithm`](crate::set_conv_algorithm) and the channel threshold sent the
+/// convolutions where they were meant to go.
+pub fn winograd_passes() -> u64 {
+    PASSES.load(Ordering::Relaxed)
+}
 
 /// The convolution of the tiles `range` of the pixel-major images `hwc` with the transformed
 /// kernel `u` `[16][c][o]`: input transform into `v`, 16 gemms `M_ξ = V_ξ · U_ξ` into `m`,
@@ -173,6 +188,7 @@ pub(super) fn forward(
     bias: Option<&[f32]>,
     residual: Option<&[f32]>,
 ) -> Vec<f32> {
+    PASSES.fetch_add(1, Ordering::Relaxed);
     let u = transform_kernel(w, p.c, p.o);
     let len = p.n * p.out_len();
     assert!(
@@ -238,6 +254,7 @@ fn gradients(
     dy: &[f32],
     w: Option<&[f32]>,
 ) -> (Option<Vec<f32>>, Vec<f32>) {
+    PASSES.fetch_add(1, Ordering::Relaxed);
     let back = Winograd::new(p.n, p.o, p.h, p.w, p.c);
     let u_back = w.map(|w| transform_kernel(&flip_kernel(w, p.o, p.c, 3, 3), p.o, p.c));
     let len = p.n * p.in_len();
