@@ -28,7 +28,7 @@ pub use error::{ModelError, Result};
 pub use flow::{RealNvp, standard_normal_log_prob};
 pub use kernels::{
     CONV_ALGORITHM_VAR, ConvAlgorithm, UnknownConvAlgorithm, conv_algorithm,
-    conv_algorithm_from_env, set_conv_algorithm,
+    conv_algorithm_from_env, set_conv_algorithm, winograd_passes,
 };
 pub use process::{keep_freed_memory, limit_candle_spinning};
 

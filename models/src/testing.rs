@@ -11,7 +11,8 @@ use crate::Result;
 
 /// Overwrites every variable with seeded random values of a sensible scale: batch-norm
 /// statistics far from (0, 1) (means ±0.5, variances in [0.3, 3]), gains and `s` scales in
-/// [0.5, 1.5], flow batch-norm log-gains in ±0.2, the s/t nets' output gains in [0.05, 0.2], other weights `N(0, 0.1²)`. Fitted standardization is left as it is.
+/// [0.5, 1.5], flow batch-norm log-gains in ±0.2, the s/t nets' output gains in [0.05, 0.2], other
+/// weights uniform in ±0.17 (standard deviation ≈ 0.1). Fitted standardization is left as it is.
 pub fn randomize(varmap: &VarMap, seed: u64) -> Result<()> {
     let mut rng = StdRng::seed_from_u64(seed);
     let data = varmap.data().lock().expect("varmap lock");

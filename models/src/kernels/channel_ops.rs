@@ -438,7 +438,7 @@ pub(super) fn map_planes(
 /// A new `len`-element buffer filled in parallel, `chunk` elements per task, by
 /// `fill(start, out)`, which must write every element of `out`, the chunk starting at element
 /// `start`. The buffer is never zero-filled:
-/// a freshly zeroed output costs a full `memset` pass per op, ≈ 9% of a training step.
+/// a freshly zeroed output costs a full `memset` pass per op (docs/benchmarks.md).
 pub(super) fn collect_uninit(
     len: usize,
     chunk: usize,

@@ -3,7 +3,7 @@
 //!
 //! Built from separate ops, candle's backward pass keeps every intermediate alive and, for each
 //! op input, accumulates the gradient into a zero-filled buffer with an add: a dozen extra passes
-//! over `[N, C, H, W]` activations per block, ≈ 6% of a training step in `perf`. Here the whole
+//! over `[N, C, H, W]` activations per block (docs/benchmarks.md). Here the whole
 //! block is one graph node over `x` and its parameters packed into one vector: the forward keeps
 //! what the backward needs (both convolutions' inputs and `conv₁`'s output), and the backward
 //! runs the convolution and batch-norm gradients of the other modules' slice functions back to
@@ -16,8 +16,9 @@ use candle_core::{CpuStorage, CustomOp2, CustomOp3, Layout, Result, Shape, Tenso
 use super::batch_norm_train::batch_norm_train;
 use super::batch_norm_train::{backward as batch_norm_backward, forward as batch_norm_forward};
 use super::channel_ops::{f32_slice, is_fast, moments, sums};
+use super::conv::{conv_backward, conv_forward, conv_forward_residual};
 use super::fast_conv::fast_conv2d_bias;
-use super::fast_conv::{Geom, conv_backward, conv_forward, conv_forward_residual};
+use super::geometry::Geom;
 
 /// One block's parameters: batch-norm affines `gamma*`, `beta*` `[C]`, kernels `w*`
 /// `[C, C, K, K]` (odd `K`, same padding) and biases `b*` `[C]`.

@@ -6,7 +6,8 @@ use std::mem::MaybeUninit;
 /// `dst [cols, rows] = src [rows, cols]ᵀ`.
 ///
 /// With AVX, in 8×8 blocks of eight loads, 24 shuffles and eight stores (a scalar transpose
-/// costs a load and a strided store per element: ≈ 16% of a Winograd training step); the edges
+/// costs a load and a strided store per element, a large share of a Winograd training step in
+/// `perf`: docs/benchmarks.md); the edges
 /// and other CPUs go element by element.
 pub(super) fn transpose(src: &[f32], rows: usize, cols: usize, dst: &mut [f32]) {
     assert!(

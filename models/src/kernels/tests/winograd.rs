@@ -4,10 +4,9 @@
 
 use rand::{Rng, SeedableRng};
 
-use crate::kernels::fast_conv::{
-    Geom, conv_backward, conv_backward_weight, conv_backward_weight_direct, conv_forward,
-    conv_forward_direct, flip_kernel,
-};
+use crate::kernels::conv::{conv_backward, conv_backward_weight, conv_forward, winograd_form};
+use crate::kernels::direct_conv::{conv_backward_weight_direct, conv_forward_direct};
+use crate::kernels::geometry::{Geom, flip_kernel};
 
 /// Seeded values in `[-1, 1)`.
 fn values(len: usize, seed: u64) -> Vec<f32> {
@@ -41,7 +40,7 @@ fn forward_and_kernel_gradient_match_the_direct_convolution() {
     for (i, &(n, c, o, h, w)) in SHAPES.iter().enumerate() {
         let g = Geom::new(n, c, h, w, o, 3, 3, (1, 1)).expect("valid geometry");
         assert!(
-            g.winograd().is_some(),
+            winograd_form(&g).is_some(),
             "{c}→{o} channels should run Winograd"
         );
         let seed = 10 * i as u64;
@@ -105,7 +104,7 @@ fn narrow_or_other_kernels_stay_direct() {
     let five = Geom::new(2, 32, 7, 7, 32, 5, 5, (2, 2)).expect("valid geometry");
     for g in [narrow, valid, five] {
         assert!(
-            g.winograd().is_none(),
+            winograd_form(&g).is_none(),
             "{g:?} should run the direct convolution"
         );
     }

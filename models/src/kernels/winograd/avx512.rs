@@ -1,7 +1,7 @@
 //! The three tile transforms in AVX-512 registers: one vector per tile position and block of 16
-//! channels, masked loads and stores for a partial block. The portable versions in the parent
-//! module compute the same sums in the same order (a test compares them bit for bit); these only
-//! avoid their round trips through the stack.
+//! channels, masked loads and stores for a partial block. The versions in [`super::portable`]
+//! compute the same sums in the same order (a test compares them bit for bit); these only avoid
+//! their round trips through the stack.
 
 // Indexed loops over constant bounds keep each tile position in a register of its own.
 #![allow(clippy::needless_range_loop)]
@@ -9,7 +9,7 @@
 use std::arch::x86_64::*;
 use std::ops::Range;
 
-use super::{LANES, Winograd, XI};
+use super::tiling::{LANES, Winograd, XI};
 
 // A channel block is one 16-lane register, its mask a u16.
 const _: () = assert!(LANES == 16);
@@ -69,7 +69,7 @@ fn store(dst: &mut [f32], at: usize, n: usize, v: __m512) {
     unsafe { _mm512_mask_storeu_ps(dst.as_mut_ptr(), mask(n), v) }
 }
 
-/// [`Winograd::input_tiles`] in registers.
+/// [`super::portable::input_tiles`] in registers.
 #[target_feature(enable = "avx512f")]
 pub(super) fn input_tiles(p: &Winograd, hwc: &[f32], v: &mut [f32], range: Range<usize>) {
     let (c, rows) = (p.c, range.len());
@@ -131,7 +131,7 @@ pub(super) fn input_tiles(p: &Winograd, hwc: &[f32], v: &mut [f32], range: Range
     }
 }
 
-/// [`Winograd::output_tiles`] in registers.
+/// [`super::portable::output_tiles`] in registers.
 #[target_feature(enable = "avx512f")]
 pub(super) fn output_tiles(
     p: &Winograd,
@@ -171,7 +171,7 @@ pub(super) fn output_tiles(
     }
 }
 
-/// [`Winograd::output_tiles_adjoint`] in registers.
+/// [`super::portable::output_tiles_adjoint`] in registers.
 #[target_feature(enable = "avx512f")]
 pub(super) fn output_tiles_adjoint(p: &Winograd, hwc: &[f32], dm: &mut [f32], range: Range<usize>) {
     let (o, rows) = (p.o, range.len());

@@ -1,0 +1,113 @@
+//! The convolutions on f32 slices that the candle ops (`fast_conv`) and the fused
+//! residual block run: each sends a wide same-size 3×3 convolution to Winograd's algorithm
+//! (unless the process chose [`ConvAlgorithm::Direct`]) and every other one to the direct
+//! convolution.
+
+use candle_core::Result;
+use rayon::prelude::*;
+
+use super::conv_algorithm::{ConvAlgorithm, conv_algorithm};
+use super::direct_conv::{conv_backward_weight_direct, conv_forward_direct};
+use super::geometry::{Geom, flip_kernel};
+use super::winograd::{self, Winograd};
+
+/// Channels in and out from which same-size 3×3 convolutions run Winograd's algorithm.
+const WINOGRAD_MIN_CHANNELS: usize = 16;
+
+/// The Winograd form of `g` if it is a same-size 3×3 convolution with at least
+/// [`WINOGRAD_MIN_CHANNELS`] channels in and out, unless [`ConvAlgorithm::Direct`] is set.
+///
+/// Fewer channels leave the transforms' 16-lane vectors part empty and gemm's inner dimension
+/// tiny, so the nets' input and output convolutions (1–8 channels on one side) were slower in
+/// Winograd form than direct (docs/benchmarks.md).
+pub(super) fn winograd_form(g: &Geom) -> Option<Winograd> {
+    let same_3x3 = (g.kh, g.kw, g.ph, g.pw) == (3, 3, 1, 1);
+    let wide = g.c >= WINOGRAD_MIN_CHANNELS && g.o >= WINOGRAD_MIN_CHANNELS;
+    (same_3x3 && wide && conv_algorithm() == ConvAlgorithm::Winograd)
+        .then(|| Winograd::new(g.n, g.c, g.h, g.w, g.o))
+}
+
+/// The correlation `[n, c, h, w] ⋆ w [o, c, kh, kw] -> [n, o, oh, ow]`, plus `bias[o]` on
+/// every pixel of channel `o` when given: in Winograd form where [`winograd_form`] allows,
+/// otherwise [`conv_forward_direct`].
+pub(super) fn conv_forward(g: &Geom, x: &[f32], w: &[f32], bias: Option<&[f32]>) -> Vec<f32> {
+    match winograd_form(g) {
+        Some(p) => winograd::forward(&p, x, w, bias, None),
+        None => conv_forward_direct(g, x, w, bias),
+    }
+}
+
+/// `residual + conv_forward(g, x, w, bias)`: a residual block's second convolution and skip.
+pub(super) fn conv_forward_residual(
+    g: &Geom,
+    x: &[f32],
+    w: &[f32],
+    bias: Option<&[f32]>,
+    residual: &[f32],
+) -> Vec<f32> {
+    match winograd_form(g) {
+        Some(p) => winograd::forward(&p, x, w, bias, Some(residual)),
+        None => {
+            let mut y = conv_forward_direct(g, x, w, bias);
+            add_assign(&mut y, residual);
+            y
+        }
+    }
+}
+
+/// `dst += src` elementwise, in parallel.
+fn add_assign(dst: &mut [f32], src: &[f32]) {
+    const CHUNK: usize = 1 << 15;
+    dst.par_chunks_mut(CHUNK)
+        .zip(src.par_chunks(CHUNK))
+        .for_each(|(d, s)| d.iter_mut().zip(s).for_each(|(d, s)| *d += s));
+}
+
+/// The input gradient of the correlation `g`: `dy` `[n, o, oh, ow]` -> `dx` `[n, c, h, w]`.
+///
+/// `dx[i, y, x] = Σ_{o,a,b} dy[o, y + p - a, x + p - b] · w[o, i, a, b]`: with `a' = kh-1-a`
+/// that is a correlation of `dy` with the flipped, transposed kernel, padded `kh-1-p`.
+pub(super) fn conv_backward_input(g: &Geom, dy: &[f32], w: &[f32]) -> Result<Vec<f32>> {
+    let (o, c, kh, kw) = (g.o, g.c, g.kh, g.kw);
+    let wt = flip_kernel(w, o, c, kh, kw);
+    let back = Geom::new(
+        g.n,
+        o,
+        g.oh,
+        g.ow,
+        c,
+        kh,
+        kw,
+        (kh as isize - 1 - g.ph, kw as isize - 1 - g.pw),
+    )?;
+    Ok(conv_forward(&back, dy, &wt, None))
+}
+
+/// Both gradients of [`conv_forward`] at once: `(dx, dW)` from `x`, `dy` and the kernel `w`.
+///
+/// In Winograd form the two share the pixel-major copy of `dy` and each chunk of its tiles while
+/// they are in cache ([`winograd::backward`]).
+pub(super) fn conv_backward(
+    g: &Geom,
+    x: &[f32],
+    dy: &[f32],
+    w: &[f32],
+) -> Result<(Vec<f32>, Vec<f32>)> {
+    match winograd_form(g) {
+        Some(p) => Ok(winograd::backward(&p, x, dy, w)),
+        None => Ok((
+            conv_backward_input(g, dy, w)?,
+            conv_backward_weight_direct(g, x, dy),
+        )),
+    }
+}
+
+/// The kernel gradient of [`conv_forward`]: `x` `[n, c, h, w]`, `dy` `[n, o, oh, ow]` ->
+/// `dW [o, c, kh, kw]`, in Winograd form where [`winograd_form`] allows, otherwise
+/// [`conv_backward_weight_direct`].
+pub(super) fn conv_backward_weight(g: &Geom, x: &[f32], dy: &[f32]) -> Vec<f32> {
+    match winograd_form(g) {
+        Some(p) => winograd::weight_grad(&p, x, dy),
+        None => conv_backward_weight_direct(g, x, dy),
+    }
+}
