@@ -1,13 +1,18 @@
-//! The project's pictures, drawn with the `image` crate and used by both the trainer and the runtime:
-//! grids of image samples, scatter plots and density heat maps of 2-D data, line plots (training
-//! curves), PNG files written atomically.
+//! The project's pictures, used by both the trainer and the runtime: grids of image samples,
+//! scatter plots and density maps of 2-D data, line plots (training curves), PNG files written
+//! atomically.
 //!
-//! Deliberately small: filled rectangles, lines and a 3×5 pixel font (digits, capitals and a few
-//! signs), enough for axis ranges, axis names and a legend without a plotting dependency.
+//! Charts (line plots, scatter and density panels) are drawn with [plotters] into an RGB buffer:
+//! plotters picks round tick values and lays out the axes, ticks, labels and legend. Text is set
+//! in DejaVu Sans, compiled into the crate (`fonts/DejaVuSans.ttf`, Bitstream Vera licence in
+//! `fonts/LICENSE-DejaVu`) and rasterized by ab_glyph, so no font has to be installed and no system
+//! font lookup (fontconfig) happens at build or run time. Image grids are plain pixel copies with
+//! the `image` crate, which also encodes the PNG files.
 
 #![warn(missing_docs)]
 
-mod draw;
+mod backend;
+mod chart;
 mod grid;
 mod line;
 mod scatter;
@@ -20,7 +25,7 @@ use realnvp_bundle::DataShape;
 
 pub use grid::{DEFAULT_GRID_SCALE, MAX_GRID_SCALE, image_grid, to_images};
 pub use line::{Axes, Series, line_plot};
-pub use scatter::{PanelRange, heat_map, panel_grid, panel_range, scatter_panels};
+pub use scatter::{PanelRange, density_panel, heat_map, panel_grid, panel_range, scatter_panels};
 
 const BACKGROUND: Rgb<u8> = Rgb([255, 255, 255]);
 const FRAME: Rgb<u8> = Rgb([90, 90, 90]);

@@ -579,20 +579,20 @@ impl<'a> Trainer<'a> {
         )?)
     }
 
-    /// The model's density (eval mode) as a `size × size` heat map over the scatter panels' range of
-    /// `data` (2-D models): evaluated on [`DENSITY_POINTS`]² points and enlarged, each point a block.
+    /// The model's density (eval mode) as a `size × size` panel on the scatter panels' axes for
+    /// `data` (2-D models): evaluated on [`DENSITY_POINTS`]² points, each drawn as a block.
     fn density_map(&self, data: &[[f32; 2]], size: u32) -> Result<image::RgbImage> {
-        let grid = realnvp_plot::panel_grid(realnvp_plot::panel_range(data), DENSITY_POINTS);
+        let range = realnvp_plot::panel_range(data);
+        let grid = realnvp_plot::panel_grid(range, DENSITY_POINTS);
         let flat: Vec<f32> = grid.iter().flatten().copied().collect();
         let xs = Tensor::from_vec(flat, (grid.len(), 2), &self.device)?;
         let lp = self.model.log_prob(&xs, Mode::Eval)?;
         let lp = lp.to_dtype(DType::F32)?.to_vec1::<f32>()?;
-        let map = realnvp_plot::heat_map(&lp, DENSITY_POINTS);
-        Ok(image::imageops::resize(
-            &map,
+        Ok(realnvp_plot::density_panel(
+            &lp,
+            DENSITY_POINTS,
+            range,
             size,
-            size,
-            image::imageops::FilterType::Nearest,
         ))
     }
 
