@@ -66,10 +66,10 @@ web-serve: web
 web-test: setup
 	@bash scripts/web-setup.sh
 	$(CARGO) build --release --workspace --bin runtime --example decode_latent
-	cd web && node --test --test-reporter=spec test/
+	cd web && node --test --test-reporter=spec test/page.test.mjs
 
 # The page's speed beside the native runtime's (docs/benchmarks.md, "The web page").
 web-bench: setup
 	@bash scripts/web-setup.sh
 	$(CARGO) build --release --workspace --bin runtime --example bench_runtime
-	node web/test/bench.mjs
+	node web/bench.mjs

@@ -1,5 +1,5 @@
 // The page's speed beside the native runtime's, on this machine (docs/benchmarks.md, "The web page").
-//   make web-bench     (or: node web/test/bench.mjs, after `make web-test` built the binaries)
+//   make web-bench     (or: node web/bench.mjs, after `make web-test` built the binaries)
 // For 1 and N WASM threads (N = the browser's hardwareConcurrency, capped at 8): the time from navigation start to
 // the first drawn grid of 64 samples, then the median of RUNS timed calls after one warm-up of: decoding 64 latents
 // (sampling), the forward graph on 64 images (batch scoring; uniform random pixels, as bench_runtime), and
@@ -10,7 +10,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 
-const repo = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+const repo = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const RUNS = Number(process.env.RUNS ?? 5);
 const bundle = join(repo, 'pretrained/fmnist');
 
