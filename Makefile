@@ -4,8 +4,9 @@ export ORT_DYLIB_PATH ?= $(CURDIR)/.ort/libonnxruntime.so
 CARGO ?= cargo
 DEMO_DIR ?= out/demo
 FUZZ_SECONDS ?= 60
+PORT ?= 8000
 
-.PHONY: all setup build test lint doc demo bench fuzz clean-demo cuda
+.PHONY: all setup build test lint doc demo bench fuzz clean-demo cuda web web-setup web-serve web-test web-bench
 
 all: build
 
@@ -21,6 +22,7 @@ build: setup
 # (the tests' binaries are the demo's binaries), and the training tests run at full speed.
 test: setup
 	$(CARGO) test --release --workspace
+	$(MAKE) web-test
 
 lint:
 	$(CARGO) fmt --all --check
@@ -50,3 +52,25 @@ cuda:
 	@cuda_env="$$(bash scripts/cuda-setup.sh)" && eval "$$cuda_env" && \
 	  echo "CARGO_TARGET_DIR=target-cuda $(CARGO) build --release --features cuda -p realnvp-trainer-cli -p realnvp-runtime-cli" && \
 	  CARGO_TARGET_DIR=target-cuda $(CARGO) build --release --features cuda -p realnvp-trainer-cli -p realnvp-runtime-cli
+
+# The pretrained model in a web page (web/, docs/web.md). No build step: `make web` only installs the page's npm
+# packages (onnxruntime-web, pako) from web/package-lock.json; `make web-serve` serves it at http://127.0.0.1:8000/
+# (PORT= to change) with the cross-origin isolation headers that WASM threads need.
+web web-setup:
+	@bash scripts/web-setup.sh serve
+
+web-serve: web
+	PORT=$(PORT) node web/serve.mjs
+
+# The page in headless Chromium (Debian's chromium, playwright-core) against the CLI on the same images and latents.
+# --workspace: the same features as `cargo test --workspace`, so after it nothing is rebuilt.
+web-test: setup
+	@bash scripts/web-setup.sh
+	$(CARGO) build --release --workspace --bin runtime --example decode_latent
+	cd web && node --test --test-reporter=spec test/page.test.mjs
+
+# The page's speed beside the native runtime's (docs/benchmarks.md, "The web page").
+web-bench: setup
+	@bash scripts/web-setup.sh
+	$(CARGO) build --release --workspace --bin runtime --example bench_runtime
+	node web/bench.mjs

@@ -5,47 +5,189 @@
 //! than its own test data. Subtracting the input's complexity, the length of its lossless PNG encoding in bits
 //! per dimension, removes most of that bias.
 
-use std::io::Cursor;
 use std::path::{Path, PathBuf};
 
-use image::ExtendedColorType;
-use image::ImageEncoder;
-use image::codecs::png::{CompressionType, FilterType, PngEncoder};
+use flate2::{Compress, Compression, FlushCompress, Status};
 use realnvp_bundle::{CALIBRATION_FILE, Calibration, DataKind, DataShape, OodStatistic};
 
 use crate::error::{Result, RuntimeError};
 use crate::flow::Flow;
 use crate::image_io::to_u8;
 
-/// The deflate level of the complexity's PNG encoding: the maximum.
-pub const COMPLEXITY_PNG_LEVEL: u8 = 9;
+/// The zlib level of the complexity's encoding: the maximum (with windowBits 15, memLevel 8 and the default
+/// strategy, what `zlib.compress(data, 9)` in Python and `pako.deflate(data, {level: 9})` use).
+pub const COMPLEXITY_ZLIB_LEVEL: u32 = 9;
+
+/// The bytes a PNG file with one IDAT chunk adds around its zlib stream: the signature (8), the IHDR chunk
+/// (25), the IDAT chunk's length, type and CRC (12) and the IEND chunk (12).
+pub const PNG_FRAMING_BYTES: usize = 57;
 
 /// The default false-positive rate of `runtime calibrate`.
 pub const DEFAULT_FALSE_POSITIVE_RATE: f64 = 0.05;
 
-/// The PNG row filters tried for the complexity; the shortest file counts. One fixed filter can cost a sparse
-/// digit 20% more bytes than another, and the adaptive heuristic is not always the best, so maximum
-/// compression means trying each (as optipng does).
-pub const COMPLEXITY_PNG_FILTERS: [FilterType; 6] = [
-    FilterType::NoFilter,
-    FilterType::Sub,
-    FilterType::Up,
-    FilterType::Avg,
-    FilterType::Paeth,
-    FilterType::Adaptive,
+/// A PNG row filter (PNG specification, section 9), by its filter-type byte.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum PngFilter {
+    /// Type 0: the row as it is.
+    None = 0,
+    /// Type 1: each byte minus the byte one pixel to its left.
+    Sub = 1,
+    /// Type 2: each byte minus the byte above it.
+    Up = 2,
+    /// Type 3: each byte minus the floor of the mean of the left and upper bytes.
+    Average = 3,
+    /// Type 4: each byte minus the Paeth predictor of the left, upper and upper-left bytes.
+    Paeth = 4,
+}
+
+impl PngFilter {
+    /// The five filters in the order of their type bytes.
+    pub const ALL: [PngFilter; 5] = [Self::None, Self::Sub, Self::Up, Self::Average, Self::Paeth];
+}
+
+/// How the rows of one encoding are filtered: one filter for every row, or the adaptive heuristic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RowFilters {
+    /// This filter on every row.
+    Fixed(PngFilter),
+    /// Per row, the filter whose filtered bytes have the smallest sum of `|byte as i8|` (libpng's "minimum sum
+    /// of absolute differences" heuristic); ties go to the lowest filter type.
+    Adaptive,
+}
+
+/// The six encodings tried for the complexity; the shortest counts. One fixed filter can cost a sparse digit 20%
+/// more bytes than another, and the adaptive heuristic is not always the best, so maximum compression means
+/// trying each (as optipng does).
+pub const COMPLEXITY_ROW_FILTERS: [RowFilters; 6] = [
+    RowFilters::Fixed(PngFilter::None),
+    RowFilters::Fixed(PngFilter::Sub),
+    RowFilters::Fixed(PngFilter::Up),
+    RowFilters::Fixed(PngFilter::Average),
+    RowFilters::Fixed(PngFilter::Paeth),
+    RowFilters::Adaptive,
 ];
 
-/// The length in bits per dimension of the shortest PNG file (headers included) that encodes `pixels` at
-/// maximum compression (deflate level [`COMPLEXITY_PNG_LEVEL`], each of [`COMPLEXITY_PNG_FILTERS`]):
-/// Serrà et al.'s complexity `L(x)`.
+/// Filters one row of bytes: `out[i] = row[i] − predictor(left, up, up_left)` (mod 256), where left is the byte
+/// `bpp` before `i` in this row, up the byte at `i` in `prior` (the previous row; zeros for the first row), and
+/// bytes before the start of a row are 0.
+fn filter_row(filter: PngFilter, row: &[u8], prior: &[u8], bpp: usize, out: &mut [u8]) {
+    for i in 0..row.len() {
+        let a = if i >= bpp { row[i - bpp] } else { 0 };
+        let b = prior[i];
+        let c = if i >= bpp { prior[i - bpp] } else { 0 };
+        let predictor = match filter {
+            PngFilter::None => 0,
+            PngFilter::Sub => a,
+            PngFilter::Up => b,
+            PngFilter::Average => ((u16::from(a) + u16::from(b)) / 2) as u8,
+            PngFilter::Paeth => {
+                let p = i16::from(a) + i16::from(b) - i16::from(c);
+                let (pa, pb, pc) = (
+                    (p - i16::from(a)).abs(),
+                    (p - i16::from(b)).abs(),
+                    (p - i16::from(c)).abs(),
+                );
+                if pa <= pb && pa <= pc {
+                    a
+                } else if pb <= pc {
+                    b
+                } else {
+                    c
+                }
+            }
+        };
+        out[i] = row[i].wrapping_sub(predictor);
+    }
+}
+
+/// The sum of `|byte as i8|` over a filtered row: the adaptive heuristic's cost.
+fn row_cost(filtered: &[u8]) -> u32 {
+    filtered
+        .iter()
+        .map(|&v| u32::from((v as i8).unsigned_abs()))
+        .sum()
+}
+
+/// The PNG scanlines of an image: for each of `rows` rows of `stride` bytes, its filter-type byte and the
+/// filtered row. `bpp` is the bytes per pixel (the channel count at 8 bits).
+pub fn png_scanlines(bytes: &[u8], stride: usize, bpp: usize, filters: RowFilters) -> Vec<u8> {
+    let rows = bytes.len().checked_div(stride).unwrap_or(0);
+    let zeros = vec![0u8; stride];
+    let mut out = Vec::with_capacity(rows * (stride + 1));
+    let mut filtered = vec![0u8; stride];
+    let mut best = vec![0u8; stride];
+    for r in 0..rows {
+        let row = &bytes[r * stride..(r + 1) * stride];
+        let prior = if r == 0 {
+            &zeros[..]
+        } else {
+            &bytes[(r - 1) * stride..r * stride]
+        };
+        let filter = match filters {
+            RowFilters::Fixed(filter) => {
+                filter_row(filter, row, prior, bpp, &mut best);
+                filter
+            }
+            RowFilters::Adaptive => {
+                let mut chosen = (PngFilter::None, u32::MAX);
+                for filter in PngFilter::ALL {
+                    filter_row(filter, row, prior, bpp, &mut filtered);
+                    let cost = row_cost(&filtered);
+                    // Strictly smaller: a tie keeps the lower filter type.
+                    if cost < chosen.1 {
+                        chosen = (filter, cost);
+                        best.copy_from_slice(&filtered);
+                    }
+                }
+                chosen.0
+            }
+        };
+        out.push(filter as u8);
+        out.extend_from_slice(&best);
+    }
+    out
+}
+
+/// The length of the zlib stream (RFC 1950) of `data` at level [`COMPLEXITY_ZLIB_LEVEL`], windowBits 15,
+/// memLevel 8 and the default strategy, compressed in one call by C zlib (flate2's `zlib` backend, zlib's own
+/// sources built into the binary by libz-sys), whose bytes Python's `zlib` and JavaScript's pako also give.
+pub fn zlib_length(data: &[u8]) -> usize {
+    zlib_stream(data).len()
+}
+
+/// The zlib stream whose length [`zlib_length`] is.
+fn zlib_stream(data: &[u8]) -> Vec<u8> {
+    let mut compress = Compress::new(Compression::new(COMPLEXITY_ZLIB_LEVEL), true);
+    // deflateBound for these parameters is len + len/4096 + len/16384 + len/2^25 + 13 (+ 6 header/trailer);
+    // the loop below only grows the buffer if that were ever short.
+    let mut out = Vec::with_capacity(data.len() + data.len() / 1000 + 64);
+    loop {
+        let consumed = compress.total_in() as usize;
+        match compress.compress_vec(&data[consumed..], &mut out, FlushCompress::Finish) {
+            Ok(Status::StreamEnd) => return out,
+            Ok(_) => out.reserve(out.capacity().max(64)),
+            Err(e) => unreachable!("zlib refused a level-9 stream of plain bytes: {e}"),
+        }
+    }
+}
+
+/// The length in bits per dimension of the shortest single-IDAT PNG file that encodes `pixels` at maximum
+/// compression: Serrà et al.'s complexity `L(x)`, defined by this project so that any host can compute it exactly.
 ///
-/// `pixels` is one image of `shape = [C, H, W]` (`C` = 1 or 3) in planar `C, H, W` order. The encoding is
-/// lossless, so `L(x)` is an upper bound on the bits an image compressor needs; constant images come out
-/// far below 1 bit/dim, uniform noise above 8.
+/// For each of [`COMPLEXITY_ROW_FILTERS`] (the five PNG row filters on every row, and the adaptive heuristic),
+/// the image's scanlines (filter-type byte + filtered row, [`png_scanlines`], `bpp` = channels) are deflated
+/// into a zlib stream ([`zlib_length`]: level 9, windowBits 15, memLevel 8, default strategy); with the
+/// shortest stream, `L = 8 · (zlib length + 57) / D` ([`PNG_FRAMING_BYTES`]: the PNG file's signature and
+/// chunks around it), `D` = `pixels.len()`, computed in `f32`.
+///
+/// `pixels` is one image of `shape = [C, H, W]` (`C` = 1 or 3) in planar `C, H, W` order; PNG rows interleave
+/// the channels (`H, W, C`). The encoding is lossless, so `L(x)` is an upper bound on the bits an image
+/// compressor needs; constant images come out far below 1 bit/dim, uniform noise above 8.
 pub fn png_complexity(pixels: &[u8], shape: DataShape) -> Result<f32> {
     let DataShape::Image {
         channels,
-        height,
+        height: _,
         width,
     } = shape
     else {
@@ -55,47 +197,40 @@ pub fn png_complexity(pixels: &[u8], shape: DataShape) -> Result<f32> {
             found: "vector",
         });
     };
-    let color = match channels {
-        1 => ExtendedColorType::L8,
-        3 => ExtendedColorType::Rgb8,
-        _ => {
-            return Err(RuntimeError::InvalidOption {
-                name: "shape",
-                reason: format!("PNG complexity needs 1 or 3 channels, got {channels}"),
-            });
-        }
-    };
-    let hw = height * width;
-    if pixels.len() != channels * hw {
+    if channels != 1 && channels != 3 {
+        return Err(RuntimeError::InvalidOption {
+            name: "shape",
+            reason: format!("PNG complexity needs 1 or 3 channels, got {channels}"),
+        });
+    }
+    let numel = shape.numel();
+    if pixels.len() != numel {
         return Err(RuntimeError::InputLength {
             what: "pixels",
             got: pixels.len(),
-            expected: channels * hw,
+            expected: numel,
             n: 1,
-            per_item: channels * hw,
+            per_item: numel,
             shape: shape.dims(),
         });
     }
-    // PNG stores pixels interleaved (H, W, C).
+    let hw = numel / channels;
     let interleaved: Vec<u8> = (0..hw)
         .flat_map(|p| (0..channels).map(move |c| pixels[c * hw + p]))
         .collect();
-    let mut shortest = usize::MAX;
-    for filter in COMPLEXITY_PNG_FILTERS {
-        let mut png = Vec::new();
-        PngEncoder::new_with_quality(
-            Cursor::new(&mut png),
-            CompressionType::Level(COMPLEXITY_PNG_LEVEL),
-            filter,
-        )
-        .write_image(&interleaved, width as u32, height as u32, color)
-        .map_err(|e| RuntimeError::ImageDecode {
-            path: PathBuf::from("<in-memory PNG>"),
-            reason: format!("encoding failed: {e}"),
-        })?;
-        shortest = shortest.min(png.len());
-    }
-    Ok((shortest * 8) as f32 / pixels.len() as f32)
+    let shortest = COMPLEXITY_ROW_FILTERS
+        .iter()
+        .map(|&filters| {
+            zlib_length(&png_scanlines(
+                &interleaved,
+                width * channels,
+                channels,
+                filters,
+            ))
+        })
+        .min()
+        .unwrap_or(0);
+    Ok(((shortest + PNG_FRAMING_BYTES) * 8) as f32 / numel as f32)
 }
 
 /// The scores of one item.
@@ -296,50 +431,61 @@ mod tests {
         assert!(fit_threshold(&[], 0.5).is_err());
     }
 
-    #[test]
-    fn complexity_of_known_images() -> Result<()> {
-        let shape = DataShape::Image {
-            channels: 1,
-            height: 28,
-            width: 28,
-        };
-        let blank = png_complexity(&[0u8; 784], shape)?;
-        // Signature, IHDR, IDAT and IEND framing alone are 57 bytes = 0.58 bits/dim.
-        assert!(blank > 0.5 && blank < 1.0, "{blank}");
-        // Seeded uniform bytes do not compress: at least 8 bits/dim plus the framing.
+    const GREY: DataShape = DataShape::Image {
+        channels: 1,
+        height: 28,
+        width: 28,
+    };
+
+    fn noise(len: usize) -> Vec<u8> {
         let mut state = 0x2545_f491_4f6c_dd1du64;
-        let noise: Vec<u8> = (0..784)
+        (0..len)
             .map(|_| {
                 state ^= state << 13;
                 state ^= state >> 7;
                 state ^= state << 17;
                 (state >> 32) as u8
             })
-            .collect();
-        let noisy = png_complexity(&noise, shape)?;
-        assert!(noisy > 8.5, "{noisy}");
-        // A ring, as sparse as a digit: the adaptive filter heuristic costs it more bytes than no filter at all,
-        // so the shortest of the filters must beat adaptive alone.
-        let ring: Vec<u8> = (0..784)
+            .collect()
+    }
+
+    /// A ring, as sparse as a digit.
+    fn ring() -> Vec<u8> {
+        (0..784)
             .map(|i| {
                 let (r, c) = ((i / 28) as f32 - 13.5, (i % 28) as f32 - 13.5);
                 let d = (r * r + c * c).sqrt();
                 if (7.0..10.0).contains(&d) { 255 } else { 0 }
             })
-            .collect();
-        let length = |filter| {
-            let mut png = Vec::new();
-            PngEncoder::new_with_quality(
-                Cursor::new(&mut png),
-                CompressionType::Level(COMPLEXITY_PNG_LEVEL),
-                filter,
-            )
-            .write_image(&ring, 28, 28, ExtendedColorType::L8)
-            .expect("encodes");
-            (png.len() * 8) as f32 / 784.0
-        };
-        let ring_bits = png_complexity(&ring, shape)?;
-        assert!(ring_bits < length(FilterType::Adaptive), "{ring_bits}");
+            .collect()
+    }
+
+    /// A smooth gradient with a little noise: every filter predicts something.
+    fn gradient() -> Vec<u8> {
+        let n = noise(784);
+        (0..784)
+            .map(|i| ((i / 28) * 5 + (i % 28) * 3) as u8 ^ (n[i] & 3))
+            .collect()
+    }
+
+    #[test]
+    fn complexity_of_known_images() -> Result<()> {
+        let blank = png_complexity(&[0u8; 784], GREY)?;
+        // Signature, IHDR, IDAT and IEND framing alone are 57 bytes = 0.58 bits/dim.
+        assert!(blank > 0.5 && blank < 1.0, "{blank}");
+        // Seeded uniform bytes do not compress: at least 8 bits/dim plus the framing.
+        let noise = noise(784);
+        let noisy = png_complexity(&noise, GREY)?;
+        assert!(noisy > 8.5, "{noisy}");
+        // The ring: the adaptive filter heuristic costs it more bytes than no filter at all, so the shortest of the
+        // filters must beat adaptive alone.
+        let ring = ring();
+        let adaptive = zlib_length(&png_scanlines(&ring, 28, 1, RowFilters::Adaptive));
+        let ring_bits = png_complexity(&ring, GREY)?;
+        assert!(
+            ring_bits < ((adaptive + PNG_FRAMING_BYTES) * 8) as f32 / 784.0,
+            "{ring_bits}"
+        );
         let planar_rgb: Vec<u8> = [noise.clone(), vec![0; 784], vec![0; 784]].concat();
         let rgb = DataShape::Image {
             channels: 3,
@@ -350,10 +496,149 @@ mod tests {
         // One noisy plane of three: at least its 8/3 bits per dimension, less than noise everywhere.
         assert!(rgb_bits > 8.0 / 3.0 && rgb_bits < noisy, "{rgb_bits}");
         assert!(matches!(
-            png_complexity(&[0u8; 783], shape),
+            png_complexity(&[0u8; 783], GREY),
             Err(RuntimeError::InputLength { .. })
         ));
         assert!(png_complexity(&[0u8; 4], DataShape::Vector { dim: 4 }).is_err());
         Ok(())
+    }
+
+    /// A PNG file (8-bit, colour type 0 or 2, one IDAT chunk) around `scanlines`.
+    fn png_file(width: u32, height: u32, channels: usize, scanlines: &[u8]) -> Vec<u8> {
+        fn chunk(file: &mut Vec<u8>, tag: &[u8; 4], data: &[u8]) {
+            file.extend_from_slice(&(data.len() as u32).to_be_bytes());
+            let mut crc = flate2::Crc::new();
+            crc.update(tag);
+            crc.update(data);
+            file.extend_from_slice(tag);
+            file.extend_from_slice(data);
+            file.extend_from_slice(&crc.sum().to_be_bytes());
+        }
+        let mut file = b"\x89PNG\r\n\x1a\n".to_vec();
+        let mut ihdr = [width.to_be_bytes(), height.to_be_bytes()].concat();
+        ihdr.extend_from_slice(&[8, if channels == 3 { 2 } else { 0 }, 0, 0, 0]);
+        chunk(&mut file, b"IHDR", &ihdr);
+        chunk(&mut file, b"IDAT", &zlib_stream(scanlines));
+        chunk(&mut file, b"IEND", &[]);
+        file
+    }
+
+    #[test]
+    fn every_encoding_is_a_png_file_a_decoder_reads_back() {
+        // The filters are the PNG specification's (an independent decoder, the `image` crate's, undoes them), and
+        // the file is the zlib stream plus exactly PNG_FRAMING_BYTES.
+        let rgb: Vec<u8> = [gradient(), ring(), noise(784)].concat(); // interleaved: any bytes will do
+        for (bytes, channels) in [(ring(), 1), (gradient(), 1), (noise(784), 1), (rgb, 3)] {
+            for filters in COMPLEXITY_ROW_FILTERS {
+                let scanlines = png_scanlines(&bytes, 28 * channels, channels, filters);
+                assert_eq!(scanlines.len(), 28 * (28 * channels + 1));
+                let file = png_file(28, 28, channels, &scanlines);
+                assert_eq!(file.len(), zlib_length(&scanlines) + PNG_FRAMING_BYTES);
+                let decoded = image::load_from_memory_with_format(&file, image::ImageFormat::Png)
+                    .unwrap_or_else(|e| panic!("{filters:?}, {channels} channels: {e}"));
+                assert_eq!(
+                    decoded.as_bytes(),
+                    &bytes[..],
+                    "{filters:?}, {channels} channels"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn adaptive_filter_takes_the_cheapest_row_ties_to_the_lowest_type() {
+        let types = |bytes: &[u8]| -> Vec<u8> {
+            png_scanlines(bytes, 28, 1, RowFilters::Adaptive)
+                .chunks(29)
+                .map(|row| row[0])
+                .collect()
+        };
+        // Blank: every filter costs 0, so None (type 0) everywhere.
+        assert_eq!(types(&[0u8; 784]), vec![0; 28]);
+        // Every row the same ramp: Sub costs 28·1 on each row; from the second row on Up costs 0 (and so does
+        // Paeth, which then predicts the byte above: the tie goes to Up, type 2).
+        let ramp: Vec<u8> = (0..784).map(|i| (i % 28) as u8 * 9).collect();
+        let t = types(&ramp);
+        assert_eq!(t[0], 1, "{t:?}");
+        assert!(t[1..].iter().all(|&f| f == 2), "{t:?}");
+        // On every row the chosen filter's cost is the minimum over the five.
+        let g = gradient();
+        let scanlines = png_scanlines(&g, 28, 1, RowFilters::Adaptive);
+        for (r, row) in scanlines.chunks(29).enumerate() {
+            let cost_of = |f: PngFilter| {
+                let one = png_scanlines(&g, 28, 1, RowFilters::Fixed(f));
+                row_cost(&one[r * 29 + 1..(r + 1) * 29])
+            };
+            let min = PngFilter::ALL.iter().map(|&f| cost_of(f)).min().unwrap();
+            assert_eq!(row_cost(&row[1..]), min, "row {r}");
+            let lowest = PngFilter::ALL.iter().find(|&&f| cost_of(f) == min).unwrap();
+            assert_eq!(row[0], *lowest as u8, "row {r}");
+        }
+    }
+
+    /// Python's `zlib.compress(data, 9)` (C zlib: level 9, windowBits 15, memLevel 8, default strategy) of each
+    /// buffer, run now: the project venv's Python when `make setup` made it, else the system `python3`.
+    fn python_zlib(buffers: &[Vec<u8>]) -> Vec<Vec<u8>> {
+        let venv = concat!(env!("CARGO_MANIFEST_DIR"), "/../.venv/bin/python");
+        let python = if Path::new(venv).exists() {
+            venv
+        } else {
+            "python3"
+        };
+        let input: String = buffers
+            .iter()
+            .map(|b| b.iter().map(|v| format!("{v:02x}")).collect::<String>() + "\n")
+            .collect();
+        let mut child = std::process::Command::new(python)
+            .args(["-c", "import sys, zlib\nfor line in sys.stdin: print(zlib.compress(bytes.fromhex(line.strip()), 9).hex())"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("{python} is needed to check the zlib backend (run `make setup`): {e}"));
+        use std::io::Write as _;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{python}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .map(|line| {
+                (0..line.len())
+                    .step_by(2)
+                    .map(|i| u8::from_str_radix(&line[i..i + 2], 16).unwrap())
+                    .collect()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn zlib_streams_are_c_zlibs() {
+        // Which deflate implementation flate2 compiled in is decided by features unified over the whole build
+        // (miniz_oxide and zlib-rs give other bytes); the complexity's contract is C zlib's stream, byte for byte.
+        let mut buffers = vec![vec![], vec![0u8; 812], noise(5000)];
+        for bytes in [ring(), gradient(), noise(784)] {
+            for filters in COMPLEXITY_ROW_FILTERS {
+                buffers.push(png_scanlines(&bytes, 28, 1, filters));
+            }
+        }
+        let expected = python_zlib(&buffers);
+        assert_eq!(expected.len(), buffers.len());
+        for (i, (buffer, want)) in buffers.iter().zip(&expected).enumerate() {
+            assert_eq!(
+                &zlib_stream(buffer),
+                want,
+                "buffer {i} ({} bytes)",
+                buffer.len()
+            );
+        }
     }
 }
