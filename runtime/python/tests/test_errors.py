@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -13,24 +14,16 @@ import realnvp
 from conftest import BUNDLE
 
 
+@contextlib.contextmanager
 def raises(cls, *fragments):
-    """`pytest.raises(cls)` that also checks each fragment is in the message."""
-
-    class Check:
-        def __enter__(self):
-            self.ctx = pytest.raises(cls)
-            self.info = self.ctx.__enter__()
-            return self.info
-
-        def __exit__(self, *exc):
-            handled = self.ctx.__exit__(*exc)
-            message = str(self.info.value)
-            for fragment in fragments:
-                assert fragment in message, f"{fragment!r} not in {message!r}"
-            assert isinstance(self.info.value, realnvp.Error)
-            return handled
-
-    return Check()
+    """`pytest.raises(cls)` that also checks that the error is a realnvp.Error and each fragment is in its
+    message."""
+    with pytest.raises(cls) as info:
+        yield info
+    message = str(info.value)
+    assert isinstance(info.value, realnvp.Error), type(info.value)
+    for fragment in fragments:
+        assert fragment in message, f"{fragment!r} not in {message!r}"
 
 
 def test_hierarchy():
