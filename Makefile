@@ -20,7 +20,7 @@ build: setup
 # Release profile, like `make build`: the second of `make demo` / `make test` reuses the first's build
 # (the tests' binaries are the demo's binaries), and the training tests run at full speed.
 test: setup
-	$(CARGO) test --release --workspace
+	$(CARGO) test --release --workspace && $(MAKE) python-test
 
 lint:
 	$(CARGO) fmt --all --check
@@ -49,3 +49,15 @@ cuda:
 	@cuda_env="$$(bash scripts/cuda-setup.sh)" && eval "$$cuda_env" && \
 	  echo "CARGO_TARGET_DIR=target-cuda $(CARGO) build --release --features cuda -p realnvp-trainer -p realnvp-runtime" && \
 	  CARGO_TARGET_DIR=target-cuda $(CARGO) build --release --features cuda -p realnvp-trainer -p realnvp-runtime
+
+# The Python package `realnvp` (runtime/python; docs/scale-out.md). `python` builds its abi3 wheel into
+# target/wheels/ with maturin from .venv-py-build; `python-test` installs the wheel with onnxruntime, ray[data],
+# pyarrow and tritonclient into .venv-py-test and runs runtime/python/tests (the package against the `runtime`
+# binary of this tree, the Ray pipeline on 500 images, the Triton configs against Triton's protobuf schema).
+.PHONY: python python-test
+python:
+	@bash scripts/python.sh build
+
+python-test: setup python
+	$(CARGO) build --release -p realnvp-runtime --bins
+	@bash scripts/python.sh test

@@ -33,6 +33,7 @@ from ._realnvp import (
     MissingFileError,
     __version__,
     dequantize,
+    input_files,
     loaded_library_path,
     quantize,
 )
@@ -50,6 +51,7 @@ __all__ = [
     "MissingFileError",
     "__version__",
     "dequantize",
+    "input_files",
     "load",
     "loaded_library_path",
     "onnxruntime_package_library",

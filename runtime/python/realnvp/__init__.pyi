@@ -1,6 +1,7 @@
 """Type stubs of the ``realnvp`` package (the native module ``realnvp._realnvp`` and its Python helpers)."""
 
 import os
+from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
@@ -74,13 +75,13 @@ class Flow:
     def latent_dim(self) -> int:
         """The latent size ``L`` (values per item)."""
     @property
-    def path(self) -> str:
+    def path(self) -> Path:
         """The bundle directory."""
     @property
     def provider(self) -> str:
         """The execution provider that runs the graphs: ``"CPU"`` or ``"CUDA"``."""
     @property
-    def library_path(self) -> str:
+    def library_path(self) -> Path:
         """The ONNX Runtime library file in use."""
     @property
     def batch_size(self) -> int:
@@ -161,7 +162,7 @@ class Flow:
         default_kind: str = "gpu",
         instances: int = 1,
         max_queue_delay_us: int = 100,
-    ) -> List[str]:
+    ) -> List[Path]:
         """Writes a Triton Inference Server model repository (``NAME_forward``, ``NAME_inverse``) into ``out``
         and returns the model folders (docs/scale-out.md)."""
 
@@ -181,7 +182,12 @@ def quantize(x: npt.ArrayLike) -> npt.NDArray[np.uint8]:
 def dequantize(p: npt.ArrayLike) -> npt.NDArray[np.float32]:
     """``p + 0.5`` of a uint8 array: pixels at their bin centres, as they are scored."""
 
-def loaded_library_path() -> Optional[str]:
+def input_files(paths: _Paths) -> List[Path]:
+    """The files that ``paths`` name, by ``runtime score``'s folder rule: each folder expanded into its image
+    files (recursively, names starting with '.' skipped, sorted), other paths kept as given. A folder with no
+    image raises ``InputError``."""
+
+def loaded_library_path() -> Optional[Path]:
     """The ONNX Runtime library this process has loaded, or None before the first ``Flow.load``."""
 
 def onnxruntime_package_library() -> Optional[str]:

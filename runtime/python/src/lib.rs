@@ -763,6 +763,18 @@ fn dequantize<'py>(
     PyArray1::from_vec(py, values).reshape(shape)
 }
 
+/// The files that `paths` name, by the runtime's folder rule (`runtime score`'s): each folder expanded into
+/// its image files (recursively, hidden names skipped, sorted), other paths kept as given.
+#[pyfunction]
+fn input_files(py: Python<'_>, paths: &Bound<'_, PyAny>) -> PyResult<Vec<PathBuf>> {
+    let paths = path_list(paths)?;
+    let (files, failures) = py.detach(|| rt::input_files(&paths));
+    match failures.first() {
+        Some(first) => Err(errors::to_py(py, first)),
+        None => Ok(files),
+    }
+}
+
 /// The ONNX Runtime library this process has loaded, or None before the first `Flow.load`.
 #[pyfunction]
 fn loaded_library_path() -> Option<PathBuf> {
@@ -783,6 +795,7 @@ fn _realnvp(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(quantize, m)?)?;
     m.add_function(wrap_pyfunction!(dequantize, m)?)?;
     m.add_function(wrap_pyfunction!(loaded_library_path, m)?)?;
+    m.add_function(wrap_pyfunction!(input_files, m)?)?;
     m.add_function(wrap_pyfunction!(_bundle_names_json, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add("FORMAT_VERSION", rt::FORMAT_VERSION)?;
