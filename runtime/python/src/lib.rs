@@ -642,6 +642,8 @@ impl Flow {
 
     /// Writes a Triton Inference Server model repository for this bundle into `out`; returns the model folders.
     #[pyo3(signature = (out, *, name = "realnvp", max_batch_size = 256, default_kind = "gpu", instances = 1, max_queue_delay_us = 100))]
+    // One parameter per Python keyword argument.
+    #[allow(clippy::too_many_arguments)]
     fn write_triton_repository(
         &self,
         py: Python<'_>,
