@@ -54,10 +54,14 @@ cuda:
 # target/wheels/ with maturin from .venv-py-build; `python-test` installs the wheel with onnxruntime, ray[data],
 # pyarrow and tritonclient into .venv-py-test and runs runtime/python/tests (the package against the `runtime`
 # binary of this tree, the Ray pipeline on 500 images, the Triton configs against Triton's protobuf schema).
-.PHONY: python python-test
+.PHONY: python python-test python-lint
 python:
 	@bash scripts/python.sh build
 
 python-test: setup python
 	$(CARGO) build --release -p realnvp-runtime --bins
 	@bash scripts/python.sh test
+
+python-lint:
+	$(CARGO) fmt --manifest-path runtime/python/Cargo.toml --check
+	CARGO_TARGET_DIR=$(CURDIR)/target $(CARGO) clippy --manifest-path runtime/python/Cargo.toml --all-targets -- -D warnings

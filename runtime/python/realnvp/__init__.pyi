@@ -46,6 +46,16 @@ class Flow:
     parallel throughput.
     """
 
+    def __init__(
+        self,
+        path: _Path,
+        *,
+        device: str = "auto",
+        library_path: Optional[_Path] = None,
+        threads: Optional[int] = None,
+        batch_size: int = 256,
+    ) -> None:
+        """``Flow(path, ...)`` is ``Flow.load(path, ...)``."""
     @staticmethod
     def load(
         path: _Path,

@@ -336,7 +336,23 @@ fn load_with_fallback(py: Python<'_>, path: &Path, options: &LoadOptions) -> PyR
 
 #[pymethods]
 impl Flow {
-    /// Loads and validates the bundle in `path` (see the stub for the parameters).
+    /// `Flow(path, ...)` is `Flow.load(path, ...)`.
+    #[new]
+    #[pyo3(signature = (path, *, device = "auto", library_path = None, threads = None, batch_size = 256))]
+    fn new(
+        py: Python<'_>,
+        path: PathBuf,
+        device: &str,
+        library_path: Option<PathBuf>,
+        threads: Option<usize>,
+        batch_size: usize,
+    ) -> PyResult<Flow> {
+        Flow::load(py, path, device, library_path, threads, batch_size)
+    }
+
+    /// Loads and validates the bundle in `path`: `device` is "auto", "cpu", "cuda" or "cuda:N";
+    /// `library_path` the libonnxruntime.so to load (default: ORT_DYLIB_PATH, the system loader, then the
+    /// onnxruntime package); `threads` ONNX Runtime's intra-op threads; `batch_size` items per call.
     #[staticmethod]
     #[pyo3(signature = (path, *, device = "auto", library_path = None, threads = None, batch_size = 256))]
     fn load(

@@ -163,6 +163,12 @@ def test_onnx_runtime_runs_without_the_gil(flow, pixels):
     assert middle, "the main thread did not run during the call: the GIL was held"
 
 
+def test_constructor_is_load(flow, pixels):
+    again = realnvp.Flow(BUNDLE, device="cpu", batch_size=7)
+    assert again.batch_size == 7
+    np.testing.assert_array_equal(again.bits_per_dim(pixels[:9]), flow.bits_per_dim(pixels[:9]))
+
+
 def test_pickle_reloads_the_bundle(flow, pixels):
     again = pickle.loads(pickle.dumps(flow))
     assert again.path == flow.path and again.data_shape == flow.data_shape
