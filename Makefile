@@ -23,11 +23,13 @@ build: setup
 test: setup
 	$(CARGO) test --release --workspace
 	$(MAKE) web-test
+	$(MAKE) python-test
 
 lint:
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --workspace --no-deps
+	$(MAKE) python-lint
 
 doc:
 	$(CARGO) doc --workspace --no-deps
@@ -74,3 +76,19 @@ web-bench: setup
 	@bash scripts/web-setup.sh
 	$(CARGO) build --release --workspace --bin runtime --example bench_runtime
 	node web/bench.mjs
+
+# The Python package `realnvp` (runtime/python; docs/scale-out.md). `python` builds its abi3 wheel into
+# target/wheels/ with maturin from .venv-py-build; `python-test` installs the wheel with onnxruntime, ray[data],
+# pyarrow and tritonclient into .venv-py-test and runs runtime/python/tests (the package against the `runtime`
+# binary of this tree, the Ray pipeline on 500 images, the Triton configs against Triton's protobuf schema).
+.PHONY: python python-test python-lint
+python:
+	@bash scripts/python.sh build
+
+python-test: setup python
+	$(CARGO) build --release --workspace --bin runtime
+	@bash scripts/python.sh test
+
+python-lint:
+	$(CARGO) fmt --manifest-path runtime/python/Cargo.toml --check
+	CARGO_TARGET_DIR=$(CURDIR)/target $(CARGO) clippy --manifest-path runtime/python/Cargo.toml --all-targets -- -D warnings

@@ -30,6 +30,7 @@ mod library;
 pub mod ood;
 mod options;
 pub mod score_format;
+pub mod triton;
 pub mod vector_io;
 
 pub use error::{Result, RuntimeError};
