@@ -19,7 +19,10 @@ fn main() -> Result<()> {
     let bytes = std::fs::read(latents)?;
     let per_item = flow.latent_dim() * 4;
     if bytes.is_empty() || bytes.len() % per_item != 0 {
-        bail!("{latents}: {} bytes is not a whole number of latents of {per_item} bytes", bytes.len());
+        bail!(
+            "{latents}: {} bytes is not a whole number of latents of {per_item} bytes",
+            bytes.len()
+        );
     }
     let z: Vec<f32> = bytes
         .chunks_exact(4)

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use realnvp_runtime::{Device, image_io, ood};
+use realnvp_runtime::{Device, image_io, ood, triton};
 
 #[derive(Parser)]
 #[command(
@@ -47,6 +47,9 @@ pub(crate) enum Command {
     Info(InfoArgs),
     /// Round trips on fresh samples (x → z → x) and their latents (z → x → z); fails above the tolerance.
     Check(CheckArgs),
+    /// Write a Triton Inference Server model repository for the bundle (NAME_forward, NAME_inverse), with
+    /// config.pbtxt and configs/{cpu,gpu}.pbtxt for the ONNX Runtime backend (docs/scale-out.md).
+    Triton(TritonArgs),
     /// Encode images and decode them again: a PNG grid with the originals in the first row and their
     /// reconstructions below; prints the largest pixel difference.
     Reconstruct(ReconstructArgs),
@@ -186,4 +189,32 @@ pub(crate) struct CheckArgs {
     /// Random seed.
     #[arg(long, default_value_t = 0)]
     pub(crate) seed: u64,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub(crate) enum InstanceKindArg {
+    Cpu,
+    Gpu,
+}
+
+#[derive(Args)]
+pub(crate) struct TritonArgs {
+    /// Bundle directory.
+    #[arg(long)]
+    pub(crate) model: PathBuf,
+    /// The model repository to write into (created; the two model folders in it are replaced).
+    #[arg(long)]
+    pub(crate) out: PathBuf,
+    /// Model name prefix: the models are NAME_forward and NAME_inverse.
+    #[arg(long, default_value_t = triton::TritonOptions::default().name)]
+    pub(crate) name: String,
+    /// Triton's max_batch_size: the most items one (dynamically batched) request may hold.
+    #[arg(long, default_value_t = triton::TritonOptions::default().max_batch_size)]
+    pub(crate) max_batch_size: usize,
+    /// Instances per group (per GPU for gpu).
+    #[arg(long, default_value_t = triton::TritonOptions::default().instances)]
+    pub(crate) instances: usize,
+    /// The instance group of config.pbtxt (the other is in configs/, chosen with --model-config-name).
+    #[arg(long, value_enum, default_value = "gpu")]
+    pub(crate) default_kind: InstanceKindArg,
 }

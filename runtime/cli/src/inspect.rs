@@ -1,11 +1,14 @@
-//! `runtime info` and `runtime check`: what a bundle is, and whether its two graphs invert each other.
+//! `runtime info`, `check` and `triton`: what a bundle is, whether its two graphs invert each other, and the
+//! bundle as a Triton model repository.
 
 use std::process::ExitCode;
 
 use anyhow::{Result, bail};
 use realnvp_runtime::Flow;
 
-use crate::args::CheckArgs;
+use realnvp_runtime::triton::{InstanceKind, TritonOptions, write_repository};
+
+use crate::args::{CheckArgs, InstanceKindArg, TritonArgs};
 
 pub(crate) fn info(flow: &Flow) -> Result<ExitCode> {
     let m = flow.metadata();
@@ -90,6 +93,32 @@ pub(crate) fn check(flow: &Flow, a: CheckArgs) -> Result<ExitCode> {
         a.tolerance,
         a.n,
         flow.provider()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+pub(crate) fn triton(flow: &Flow, a: TritonArgs) -> Result<ExitCode> {
+    let options = TritonOptions {
+        name: a.name,
+        max_batch_size: a.max_batch_size,
+        instances: a.instances,
+        default_kind: match a.default_kind {
+            InstanceKindArg::Cpu => InstanceKind::Cpu,
+            InstanceKindArg::Gpu => InstanceKind::Gpu,
+        },
+        ..TritonOptions::default()
+    };
+    for model in write_repository(flow, &a.out, &options)? {
+        println!(
+            "{}: {} ({} configs)",
+            model.name,
+            model.dir.display(),
+            model.configs.len()
+        );
+    }
+    println!(
+        "serve with: tritonserver --model-repository {}",
+        a.out.display()
     );
     Ok(ExitCode::SUCCESS)
 }

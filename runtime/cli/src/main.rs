@@ -49,6 +49,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Calibrate(a) => &a.model,
         Command::Info(a) => &a.model,
         Command::Check(a) => &a.model,
+        Command::Triton(a) => &a.model,
         Command::Reconstruct(a) => &a.model,
         Command::Interpolate(a) => &a.model,
     };
@@ -60,6 +61,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Calibrate(a) => calibrate(&flow, a),
         Command::Info(_) => inspect::info(&flow),
         Command::Check(a) => inspect::check(&flow, a),
+        Command::Triton(a) => inspect::triton(&flow, a),
         Command::Reconstruct(a) => reconstruct(&flow, a),
         Command::Interpolate(a) => interpolate(&flow, a),
     }

@@ -32,7 +32,7 @@ def runtime_binary() -> Path:
     binary = Path(os.environ.get("REALNVP_RUNTIME_BIN", ROOT / "target" / "release" / "runtime"))
     if not binary.is_file():
         pytest.fail(
-            f"{binary} is missing: build it with `cargo build --release -p realnvp-runtime --bins` "
+            f"{binary} is missing: build it with `cargo build --release --workspace --bin runtime` "
             "(make python-test does)"
         )
     return binary

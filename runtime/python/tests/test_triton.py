@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import subprocess
+
 import numpy as np
 import onnxruntime
 import pytest
@@ -10,7 +12,7 @@ from google.protobuf import text_format
 from tritonclient.grpc import model_config_pb2 as mc
 
 import realnvp
-from conftest import BUNDLE
+from conftest import BUNDLE, cli_env, runtime_binary
 
 
 def parse(path) -> "mc.ModelConfig":
@@ -92,3 +94,18 @@ def test_bad_options_are_refused(flow, tmp_path):
         flow.write_triton_repository(tmp_path, name="a/b")
     with pytest.raises(realnvp.InputError, match='use "cpu" or "gpu"'):
         flow.write_triton_repository(tmp_path, default_kind="tpu")
+
+
+def test_the_cli_writes_the_same_repository(repository, tmp_path):
+    """`runtime triton` (the command line over the same library call) writes byte-identical configs and graphs."""
+    out, models = repository
+    cli_out = tmp_path / "repo"
+    subprocess.run(
+        [str(runtime_binary()), "--device", "cpu", "triton", "--model", str(BUNDLE), "--out", str(cli_out),
+         "--name", "fmnist", "--max-batch-size", "64", "--instances", "2"],
+        check=True, env=cli_env(), capture_output=True, text=True, timeout=120)
+    for model in models:
+        files = sorted(p.relative_to(model) for p in model.rglob("*") if p.is_file())
+        assert files, model
+        for rel in files:
+            assert (cli_out / model.name / rel).read_bytes() == (model / rel).read_bytes(), rel
