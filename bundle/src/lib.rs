@@ -34,6 +34,7 @@ mod metadata;
 pub mod names;
 pub mod ood;
 pub mod pixels;
+pub mod sampling;
 mod shape;
 
 pub use device::Device;

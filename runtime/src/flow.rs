@@ -8,13 +8,11 @@ use ort::environment::Environment;
 use ort::session::Session;
 use ort::session::builder::{GraphOptimizationLevel, SessionBuilder};
 use ort::value::{Outlet, TensorElementType, TensorRef, ValueType};
-use rand::SeedableRng;
-use rand::rngs::StdRng;
-use rand_distr::{Distribution, StandardNormal};
 
 use realnvp_bundle::{
     BundleError, BundleMetadata, CARD_FILE, DataKind, DataShape, Direction, MAX_SAMPLE_VALUES,
     ScoreStats, Tensor, pixels,
+    sampling::{self, SampleRequestError},
 };
 
 use crate::error::{Result, RuntimeError};
@@ -345,34 +343,25 @@ impl Flow {
         Ok(x)
     }
 
-    /// Draws `n` latents `z ~ N(0, temperature² I)` from a `StdRng` seeded with `seed` (deterministic for a given
-    /// seed, `n` and latent size). At most [`MAX_SAMPLE_VALUES`] values (`n` × latent size) per call; more is an
+    /// Draws `n` latents `z ~ N(0, temperature² I)` with [`realnvp_bundle::sampling::draw_latent`] (deterministic
+    /// for a given seed, `n` and latent size; `trainer sample` draws the same). At most [`MAX_SAMPLE_VALUES`] values (`n` × latent size) per call; more is an
     /// `InvalidOption` error rather than an allocation that aborts the process.
     pub fn sample_latent(&self, n: usize, temperature: f32, seed: u64) -> Result<Vec<f32>> {
-        if !(temperature.is_finite() && temperature > 0.0) {
-            return Err(RuntimeError::InvalidTemperature { value: temperature });
-        }
-        if n == 0 {
-            return Err(RuntimeError::EmptyBatch);
-        }
-        let most = MAX_SAMPLE_VALUES / self.latent_dim().max(1);
-        if n > most {
-            return Err(RuntimeError::InvalidOption {
+        let dim = self.latent_dim();
+        sampling::check_request(n, dim, f64::from(temperature)).map_err(|e| match e {
+            SampleRequestError::Temperature { .. } => {
+                RuntimeError::InvalidTemperature { value: temperature }
+            }
+            SampleRequestError::Empty => RuntimeError::EmptyBatch,
+            SampleRequestError::TooMany { n, most, dim } => RuntimeError::InvalidOption {
                 name: "n",
                 reason: format!(
-                    "{n} samples: at most {most} per call with this model ({} values each, {MAX_SAMPLE_VALUES} \
-                     values in all); draw more in several calls with different seeds",
-                    self.latent_dim()
+                    "{n} samples: at most {most} per call with this model ({dim} values each, {MAX_SAMPLE_VALUES} \
+                     values in all); draw more in several calls with different seeds"
                 ),
-            });
-        }
-        let mut rng = StdRng::seed_from_u64(seed);
-        Ok((0..n * self.latent_dim())
-            .map(|_| {
-                let e: f32 = StandardNormal.sample(&mut rng);
-                e * temperature
-            })
-            .collect())
+            },
+        })?;
+        Ok(sampling::draw_latent(n, dim, temperature, seed))
     }
 
     /// Draws `n` samples at `temperature` with the given `seed`: [`Flow::sample_latent`] then [`Flow::decode`].

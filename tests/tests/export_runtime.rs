@@ -241,3 +241,34 @@ fn seeded_sampling_is_deterministic_and_rescores_finite() -> Result<()> {
     assert!(bpd.iter().all(|v| v.is_finite()), "{bpd:?}");
     Ok(())
 }
+
+/// `trainer sample` (candle) and `runtime sample` (ONNX Runtime) draw their latents by one rule
+/// (`realnvp_bundle::sampling`), so the same model, seed and temperature give the same samples in both, up to
+/// the two engines' float rounding. Two draws written separately would differ by whole pixels.
+#[test]
+fn trainer_and_runtime_sample_the_same_images_for_a_seed() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let out = dir.path().join("tiny");
+    let config = FlowConfig::preset("tiny")?;
+    let (model, _) = export_random(&config, 8, &out)?;
+    let flow = Flow::load(&out, &cpu())?;
+    let from_runtime = flow.sample(6, 0.7, 11)?;
+    // The runtime maps decoded images into the pixel domain [0, 256] (docs/bundle.md); candle returns them raw.
+    let from_trainer: Vec<f32> = realnvp_trainer::sample::sample(&model, 6, 0.7, 11, &Device::Cpu)?
+        .flatten_all()?
+        .to_vec1::<f32>()?
+        .into_iter()
+        .map(realnvp_bundle::pixels::to_domain)
+        .collect();
+    let err = rel_err(&from_runtime, &from_trainer);
+    assert!(
+        err < 1e-3,
+        "candle and ONNX Runtime samples of seed 11 differ: {err}"
+    );
+    let other_seed = flow.sample(6, 0.7, 12)?;
+    assert!(
+        rel_err(&other_seed, &from_trainer) > 1e-2,
+        "a different seed gave the same samples"
+    );
+    Ok(())
+}

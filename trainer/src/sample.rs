@@ -4,14 +4,13 @@
 use std::path::Path;
 
 use candle_core::{Device, Tensor};
-use rand::SeedableRng;
-use rand::rngs::StdRng;
-use rand_distr::{Distribution, StandardNormal};
+use realnvp_bundle::sampling::{self, SampleRequestError};
 use realnvp_models::{DataShape, RealNvp};
 
 use crate::{Result, TrainError};
 
-/// `z ~ N(0, T²I)`, `[n, dim]` f32, from `StdRng::seed_from_u64(seed)` in row-major order.
+/// `z ~ N(0, T²I)`, `[n, dim]` f32: [`realnvp_bundle::sampling::draw_latent`], the draw `runtime sample` makes
+/// too, so the same seed gives the same latents in both programs.
 pub fn draw_latent(
     n: usize,
     dim: usize,
@@ -19,33 +18,27 @@ pub fn draw_latent(
     seed: u64,
     device: &Device,
 ) -> Result<Tensor> {
-    let mut rng = StdRng::seed_from_u64(seed);
-    let z: Vec<f32> = (0..n * dim)
-        .map(|_| {
-            let v: f64 = StandardNormal.sample(&mut rng);
-            (v * temperature) as f32
-        })
-        .collect();
+    let z = sampling::draw_latent(n, dim, temperature as f32, seed);
     Ok(Tensor::from_vec(z, (n, dim), device)?)
 }
 
 pub use realnvp_bundle::MAX_SAMPLE_VALUES;
 
-/// Checks a sample request: `n` from 1 to [`MAX_SAMPLE_VALUES`] / `dim` and a finite temperature > 0.
+/// Checks a sample request ([`realnvp_bundle::sampling::check_request`]: `n` from 1 to
+/// [`MAX_SAMPLE_VALUES`] / `dim`, a finite temperature > 0), in the command line's words.
 pub fn check_request(n: usize, dim: usize, temperature: f64) -> Result<()> {
-    if !(temperature.is_finite() && temperature > 0.0) {
-        return Err(TrainError::Invalid(format!(
+    sampling::check_request(n, dim, temperature).map_err(|e| match e {
+        SampleRequestError::Temperature { .. } => TrainError::Invalid(format!(
             "--temperature must be a finite number > 0, got {temperature}; 1.0 samples the model as trained, 0.7 is typical"
-        )));
-    }
-    let most = MAX_SAMPLE_VALUES / dim.max(1);
-    if n == 0 || n > most {
-        return Err(TrainError::Invalid(format!(
-            "--n {n}: draw from 1 to {most} samples at a time with this model ({dim} values each, at most \
-             {MAX_SAMPLE_VALUES} values per call); for more, run several times with different --seed"
-        )));
-    }
-    Ok(())
+        )),
+        SampleRequestError::Empty | SampleRequestError::TooMany { .. } => {
+            let most = sampling::max_samples(dim);
+            TrainError::Invalid(format!(
+                "--n {n}: draw from 1 to {most} samples at a time with this model ({dim} values each, at most \
+                 {MAX_SAMPLE_VALUES} values per call); for more, run several times with different --seed"
+            ))
+        }
+    })
 }
 
 /// `n` samples at `temperature`: `[n, C, H, W]` (pixel units) or `[n, D]`. Refuses (see
