@@ -1,7 +1,7 @@
 //! Images in and out: u8 image files ↔ flat `f32` pixel-unit data in `C, H, W` order.
 
 use std::io::Cursor;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use image::{ColorType, DynamicImage, ImageReader};
 
@@ -125,30 +125,31 @@ pub fn to_u8(x: &[f32]) -> Vec<u8> {
     x.iter().map(|&v| pixels::quantize(v)).collect()
 }
 
-fn check_items(x: &[f32], n: usize, shape: DataShape) -> Result<()> {
-    let per_item = shape.numel();
-    if n == 0 {
-        return Err(RuntimeError::EmptyBatch);
-    }
-    let expected = n.saturating_mul(per_item);
-    if x.len() != expected {
-        return Err(RuntimeError::InputLength {
+/// A picture error in the runtime's words: the checks of items and shapes live in `realnvp-plot` (one home for
+/// both programs); the runtime names them as it names its inputs.
+fn from_plot(e: realnvp_plot::PlotError, n: usize, shape: DataShape) -> RuntimeError {
+    match e {
+        realnvp_plot::PlotError::Empty => RuntimeError::EmptyBatch,
+        realnvp_plot::PlotError::Length { got, expected } => RuntimeError::InputLength {
             what: "x",
-            got: x.len(),
+            got,
             expected,
             n,
-            per_item,
+            per_item: shape.numel(),
             shape: shape.dims(),
-        });
+        },
+        realnvp_plot::PlotError::Shape(_) => RuntimeError::ImageChannels {
+            path: PathBuf::from("<output>"),
+            expected: "1 (grey) or 3 (RGB) channels".into(),
+            found: format!("a model data shape {shape} that image files cannot hold"),
+        },
+        other => other.into(),
     }
-    Ok(())
 }
 
 /// Turns `n` items of pixel-unit data (`[C, H, W]`, C = 1 or 3) into 8-bit images.
 pub fn to_images(x: &[f32], n: usize, shape: DataShape) -> Result<Vec<DynamicImage>> {
-    split_shape(shape, Path::new("<output>"))?;
-    check_items(x, n, shape)?;
-    Ok(realnvp_plot::to_images(x, n, shape)?)
+    realnvp_plot::to_images(x, n, shape).map_err(|e| from_plot(e, n, shape))
 }
 
 /// Tiles `n` items into one image, `cols` per row (default: a near-square grid), with 1-pixel grey
@@ -161,9 +162,7 @@ pub fn grid_image(
     cols: Option<usize>,
     scale: u32,
 ) -> Result<DynamicImage> {
-    split_shape(shape, Path::new("<output>"))?;
-    check_items(x, n, shape)?;
-    Ok(realnvp_plot::image_grid(x, n, shape, cols, scale)?)
+    realnvp_plot::image_grid(x, n, shape, cols, scale).map_err(|e| from_plot(e, n, shape))
 }
 
 /// Encodes `image` as PNG and writes it atomically (temporary file in the same directory, then rename).

@@ -29,8 +29,9 @@ impl Score {
     }
 }
 
-/// Number of examples of `split`, capped at `limit` when given.
-fn count(data: &Dataset, split: Split, limit: Option<usize>) -> usize {
+/// Number of examples of `split`, capped at `limit` when given: how many every evaluation, export check and
+/// `trainer eval --limit` scores.
+pub fn count(data: &Dataset, split: Split, limit: Option<usize>) -> usize {
     let n = match split {
         Split::Train => data.len_train(),
         Split::Test => data.len_test(),

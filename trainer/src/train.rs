@@ -491,9 +491,7 @@ impl<'a> Trainer<'a> {
 
     /// Test examples scored at each evaluation.
     fn test_examples(&self) -> usize {
-        self.options
-            .eval_limit()
-            .map_or(self.data.len_test(), |l| l.min(self.data.len_test()))
+        eval::count(self.data, Split::Test, self.options.eval_limit())
     }
 
     fn write_curve(&self) -> Result<()> {

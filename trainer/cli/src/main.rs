@@ -183,7 +183,7 @@ fn eval_cmd(a: EvalArgs) -> Result<()> {
     let spec = a.data.clone().unwrap_or(loaded.options.data.clone());
     let data = run::load_data(&spec, loaded.model.config(), loaded.options.seed)?;
     let image = matches!(data.kind, DataShape::Image { .. });
-    let n = a.limit.map_or(data.len_test(), |l| l.min(data.len_test()));
+    let n = eval::count(&data, Split::Test, a.limit);
     println!(
         "run {} (step {}), test split of {}: {n} examples",
         a.run.display(),
