@@ -95,13 +95,17 @@ fn sampling_is_seeded_and_uses_the_temperature() {
     // The latent's spread is the temperature: drawn directly, and seen through the samples' own latents
     // (the fixture's latents at T = 0.5 lie far inside what the domain [0, 256] maps to, so decode projects
     // nothing away and encode recovers them).
-    let spread = |z: &[f32]| (z.iter().map(|v| f64::from(*v).powi(2)).sum::<f64>() / z.len() as f64).sqrt();
+    let spread =
+        |z: &[f32]| (z.iter().map(|v| f64::from(*v).powi(2)).sum::<f64>() / z.len() as f64).sqrt();
     let z = flow.sample_latent(4000, 0.5, 9).unwrap();
     let std = spread(&z);
     assert!((std - 0.5).abs() < 0.01, "latent std {std}, expected 0.5");
     let x = flow.sample(1000, 0.5, 10).unwrap();
     let std = spread(&flow.encode(&x, 1000).unwrap().z);
-    assert!((std - 0.5).abs() < 0.01, "the samples' latent std {std}, expected 0.5");
+    assert!(
+        (std - 0.5).abs() < 0.01,
+        "the samples' latent std {std}, expected 0.5"
+    );
 }
 
 #[test]
@@ -255,8 +259,13 @@ fn interpolation_is_spherical_in_latent_space() {
             .collect()
     };
     let za = wave(1.7, 0.4);
-    let zb: Vec<f64> = za.iter().zip(wave(0.9, 2.0)).map(|(x, y)| 0.8 * x + y).collect();
-    let scale = (za.iter().map(|v| v * v).sum::<f64>() / zb.iter().map(|v| v * v).sum::<f64>()).sqrt();
+    let zb: Vec<f64> = za
+        .iter()
+        .zip(wave(0.9, 2.0))
+        .map(|(x, y)| 0.8 * x + y)
+        .collect();
+    let scale =
+        (za.iter().map(|v| v * v).sum::<f64>() / zb.iter().map(|v| v * v).sum::<f64>()).sqrt();
     let zb: Vec<f64> = zb.iter().map(|v| v * scale).collect();
     let to_pixels = |z: &[f64]| -> Vec<f32> {
         (0..16)
@@ -279,7 +288,10 @@ fn interpolation_is_spherical_in_latent_space() {
     let angle = |u: &[f64], v: &[f64]| (dot(u, v) / (norm(u) * norm(v))).clamp(-1.0, 1.0).acos();
     let r = norm(&za);
     let omega = angle(&za, &zb);
-    assert!((norm(&zb) - r).abs() < 1e-9 && omega > 0.5 && omega < 2.6, "ends: Ω = {omega}");
+    assert!(
+        (norm(&zb) - r).abs() < 1e-9 && omega > 0.5 && omega < 2.6,
+        "ends: Ω = {omega}"
+    );
     // An orthonormal basis of the ends' plane, for the distance of each point from it.
     let e1: Vec<f64> = za.iter().map(|v| v / r).collect();
     let along = dot(&zb, &e1);

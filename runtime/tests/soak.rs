@@ -134,7 +134,9 @@ fn rss_kb() -> u64 {
 enum Report {
     Warm,
     /// The first mismatch with the reference in the measured calls, if any.
-    Done { mismatch: Option<String> },
+    Done {
+        mismatch: Option<String>,
+    },
 }
 
 /// Calls in progress across the threads, and the most there were at once: the soak tests sharing only

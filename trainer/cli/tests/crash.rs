@@ -344,7 +344,11 @@ fn a_diverging_learning_rate_is_rolled_back_and_halved() -> TestResult {
         Ok(_) => {
             let (forward, inverse) = (bundle.join("forward.onnx"), bundle.join("inverse.onnx"));
             let id = pair_id(&forward)?;
-            assert_eq!(pair_id(&inverse)?, id, "the two graphs come from two exports");
+            assert_eq!(
+                pair_id(&inverse)?,
+                id,
+                "the two graphs come from two exports"
+            );
             let card: serde_json::Value =
                 serde_json::from_str(&std::fs::read_to_string(bundle.join("model.json"))?)?;
             assert_eq!(card["pair_id"], id.as_str());
@@ -378,7 +382,11 @@ fn first_non_finite_weight(graph: &Path) -> Result<Option<String>, Box<dyn std::
                 .raw_data
                 .chunks_exact(4)
                 .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]));
-            t.float_data.iter().copied().chain(raw).any(|v| !v.is_finite())
+            t.float_data
+                .iter()
+                .copied()
+                .chain(raw)
+                .any(|v| !v.is_finite())
         })
         .map(|t| t.name.clone()))
 }
