@@ -297,6 +297,49 @@ proptest! {
         }
     }
 
+    /// A `test_scores` object of the right shape (the five fields of `ScoreStats`) whose values may be bad: a
+    /// count of 0, negative or fractional, a negative std, or a non-finite mean, std, min or max (serde_json
+    /// writes NaN and ±Inf as null, so that is how a non-finite summary reaches a card). It is accepted exactly
+    /// when every value is good, and then read as written; otherwise refused with a typed error naming the
+    /// field.
+    #[test]
+    fn score_stats_with_bad_values_are_refused(
+        count in prop_oneof![
+            1 => Just(json!(0)),
+            4 => (1u64..1_000_000).prop_map(|c| json!(c)),
+            1 => (-1_000_000i64..0).prop_map(|c| json!(c)),
+            1 => Just(json!(2.5)),
+        ],
+        values in prop::collection::vec(
+            prop_oneof![
+                5 => -100.0f64..100.0,
+                1 => prop::sample::select(vec![f64::NAN, f64::INFINITY, f64::NEG_INFINITY]),
+            ],
+            4,
+        ),
+    ) {
+        let (mean, std, min, max) = (values[0], values[1], values[2], values[3]);
+        // json! turns a non-finite f64 into null, as serde_json does when the exporter writes the card.
+        let object = json!({ "count": count, "mean": mean, "std": std, "min": min, "max": max });
+        // What a summary of at least one finite score is, worked out from the generated values.
+        let count_ok = count.as_u64().is_some_and(|c| c > 0);
+        let good = count_ok && values.iter().all(|v| v.is_finite()) && std >= 0.0;
+        let training = json!({ realnvp_bundle::ood::TEST_SCORES_FIELD: object });
+        match realnvp_bundle::ScoreStats::from_training(Path::new("model.json"), &training) {
+            Ok(Some(s)) => {
+                prop_assert!(good, "accepted {object}");
+                prop_assert_eq!(Some(s.count as u64), count.as_u64());
+                prop_assert_eq!((s.mean, s.std, s.min, s.max), (mean, std, min, max));
+            }
+            Ok(None) => prop_assert!(false, "{object} read as no summary"),
+            Err(BundleError::InvalidKey { key, .. }) => {
+                prop_assert!(!good, "refused {object}");
+                prop_assert_eq!(key, format!("training.{}", realnvp_bundle::ood::TEST_SCORES_FIELD));
+            }
+            Err(e) => prop_assert!(false, "{object}: unexpected error {e:?}"),
+        }
+    }
+
     /// The training summary's `test_scores` is absent, valid, or a typed error, whatever the JSON.
     #[test]
     fn any_test_scores_value_is_refused_or_valid(value in json_value()) {

@@ -53,27 +53,69 @@ fn decay_names_parse_and_bad_ones_say_what_is_accepted() {
 }
 
 /// The optimizer runs with the scheduled rate: each metrics row records the rate of the
-/// update just taken.
+/// update just taken. The expected rates are worked out by hand here, not asked of the
+/// schedule, so a wrong formula in the trainer fails.
 #[test]
 fn logged_learning_rate_follows_the_schedule() -> TestResult {
     let dir = tempfile::tempdir()?;
+    // Base rate 2e-3 (moons_options), 8 warm-up steps, cosine to zero at 32 updates, 33 steps
+    // so that the last update is the one at the end of the cosine.
     let options = FitOptions {
-        steps: 30,
+        steps: 33,
         log_every: 1,
         warmup_steps: 8,
-        lr_decay: LrDecay::Cosine { until: 30 },
-        ..moons_options(30)
+        lr_decay: LrDecay::Cosine { until: 32 },
+        ..moons_options(33)
     };
+    assert_eq!(options.lr, 2e-3);
     train::fit(dir.path(), &small_moons(16)?, &options, &cpu(), &mut Silent)?;
     let rows = metrics::read(&dir.path().join(run::METRICS_FILE))?;
-    assert_eq!(rows.len(), 30);
-    for r in &rows {
-        let want = options.lr_at(options.lr, r.step - 1);
+    assert_eq!(rows.len(), 33);
+    // Row `step` holds the rate of the update after `done = step - 1` updates.
+    // Warm-up (done < 8): 2e-3 · (done + 1)/8 = 2.5e-4 · step.
+    // Cosine (done ≥ 8): 2e-3 · 0.5 · (1 + cos(π · (done - 8)/24)), 24 = 32 - 8 updates.
+    let by_hand: [(u64, f64); 12] = [
+        (1, 2.5e-4), // done 0: 2e-3 · 1/8
+        (2, 5e-4),   // done 1: 2e-3 · 2/8
+        (4, 1e-3),   // done 3: 2e-3 · 4/8
+        (8, 2e-3),   // done 7: 2e-3 · 8/8, the end of the warm-up
+        (9, 2e-3),   // done 8: cos(0) = 1, factor 1
+        // done 14: t/T = 6/24 = 1/4, cos(π/4) = √2/2, factor 0.5 + √2/4 = 0.853553390593...
+        (15, 1.707_106_781_186_55e-3),
+        (17, 1.5e-3), // done 16: t/T = 1/3, cos(π/3) = 1/2, factor 0.75
+        (21, 1e-3),   // done 20: t/T = 1/2, cos(π/2) = 0, factor 0.5
+        (25, 5e-4),   // done 24: t/T = 2/3, cos(2π/3) = -1/2, factor 0.25
+        // done 30: t/T = 22/24 = 11/12, cos(11π/12) = -(√6 + √2)/4 = -0.965925826289...,
+        // factor 0.0170370868554...
+        (31, 3.407_417_371_093_18e-5),
+        // done 31: t/T = 23/24, cos(23π/24) = -0.991444861373..., factor 0.00427756931309...
+        (32, 8.555_138_626_189_6e-6),
+        (33, 0.0), // done 32: t/T = 1, cos(π) = -1, factor 0
+    ];
+    for (step, want) in by_hand {
+        let row = rows
+            .iter()
+            .find(|r| r.step == step)
+            .ok_or(format!("no metrics row for step {step}"))?;
         assert!(
-            (r.lr - want).abs() <= 1e-12 * want.max(1.0),
-            "step {}: lr {} but the schedule says {want}",
-            r.step,
-            r.lr
+            (row.lr - want).abs() <= 1e-12,
+            "step {step}: lr {} but by hand {want}",
+            row.lr
+        );
+    }
+    // Every warm-up row, and the cosine rows strictly falling from 2e-3 to 0.
+    for r in rows.iter().filter(|r| r.step <= 8) {
+        let want = 2.5e-4 * r.step as f64;
+        assert!((r.lr - want).abs() <= 1e-12, "step {}: lr {}", r.step, r.lr);
+    }
+    for pair in rows[8..].windows(2) {
+        assert!(
+            pair[1].lr < pair[0].lr,
+            "the rate rises or stalls from step {} ({}) to step {} ({})",
+            pair[0].step,
+            pair[0].lr,
+            pair[1].step,
+            pair[1].lr
         );
     }
     Ok(())

@@ -316,24 +316,77 @@ fn a_diverging_learning_rate_is_rolled_back_and_halved() -> TestResult {
     assert_eq!(ck.state.lr, 10.0 / 2f64.powi(ck.state.rollbacks as i32));
     let tensors: Vec<_> = ck.tensors.into_iter().collect();
     assert_eq!(checkpoint::first_non_finite(&tensors)?, None);
-    for row in metrics::read(&run.join("metrics.csv"))? {
+    let rows = metrics::read(&run.join("metrics.csv"))?;
+    for row in &rows {
         assert!(
             row.lr <= 5.0,
             "a row at the diverging rate survived: {row:?}"
         );
+        // What survives in the log is training that was finite: every logged loss is a number.
+        assert!(
+            row.train_loss.is_some_and(f64::is_finite),
+            "a logged loss is missing or not finite: {row:?}"
+        );
     }
-    // The model is finite but far from healthy: the export writes finite graphs or, as here, refuses
-    // it after verification with a clear message, writing nothing.
+    // One row per 10 steps, up to the last: the run did finish all 200 steps after its rollbacks.
+    assert_eq!(
+        rows.iter().map(|r| r.step).collect::<Vec<_>>(),
+        (1..=20).map(|k| 10 * k).collect::<Vec<u64>>()
+    );
+    // The model is finite but far from healthy: the export either writes a complete bundle (both
+    // graphs and model.json from one export, every weight of both graphs finite) or, as here,
+    // refuses it after verification with a clear message, writing nothing (not even a temporary).
     let bundle = tmp.path().join("bundle");
     match common::trainer_within(
         &["export", "--run", &s(&run), "--out", &s(&bundle)].map(String::from),
         Duration::from_secs(60),
     ) {
-        Ok(_) => assert!(bundle.join("forward.onnx").exists()),
+        Ok(_) => {
+            let (forward, inverse) = (bundle.join("forward.onnx"), bundle.join("inverse.onnx"));
+            let id = pair_id(&forward)?;
+            assert_eq!(
+                pair_id(&inverse)?,
+                id,
+                "the two graphs come from two exports"
+            );
+            let card: serde_json::Value =
+                serde_json::from_str(&std::fs::read_to_string(bundle.join("model.json"))?)?;
+            assert_eq!(card["pair_id"], id.as_str());
+            for graph in [&forward, &inverse] {
+                assert_eq!(
+                    first_non_finite_weight(graph)?,
+                    None,
+                    "{} holds a non-finite weight",
+                    graph.display()
+                );
+            }
+        }
         Err(e) => {
             assert!(e.to_string().contains("Nothing was written"), "{e}");
             assert!(!bundle.exists());
+            assert_eq!(temporaries(tmp.path()), Vec::<PathBuf>::new());
         }
     }
     Ok(())
+}
+
+/// The name of the first float initializer of `graph` that holds a NaN or ±Inf, if any.
+fn first_non_finite_weight(graph: &Path) -> Result<Option<String>, Box<dyn std::error::Error>> {
+    use prost::Message;
+    let model = candle_onnx::onnx::ModelProto::decode(std::fs::read(graph)?.as_slice())?;
+    let initializers = model.graph.iter().flat_map(|g| &g.initializer);
+    Ok(initializers
+        .filter(|t| t.data_type == 1)
+        .find(|t| {
+            let raw = t
+                .raw_data
+                .chunks_exact(4)
+                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]));
+            t.float_data
+                .iter()
+                .copied()
+                .chain(raw)
+                .any(|v| !v.is_finite())
+        })
+        .map(|t| t.name.clone()))
 }

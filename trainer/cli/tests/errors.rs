@@ -495,9 +495,24 @@ fn export_refuses_a_model_with_non_finite_weights_and_writes_nothing() -> TestRe
         &Tolerances::default(),
         &|_| {},
     )?;
+    // The healthy forward graph's float initializers, name -> element count: the same model
+    // exports the same initializer names, so the refusal must name one of these.
+    let healthy: std::collections::HashMap<String, usize> = {
+        use prost::Message;
+        let bytes = std::fs::read(out.join("forward.onnx"))?;
+        let graph = candle_onnx::onnx::ModelProto::decode(bytes.as_slice())?
+            .graph
+            .ok_or("forward.onnx has no graph")?;
+        graph
+            .initializer
+            .iter()
+            .filter(|t| t.data_type == 1)
+            .map(|t| (t.name.clone(), t.float_data.len() + t.raw_data.len() / 4))
+            .collect()
+    };
     std::fs::remove_dir_all(&out)?;
     for value in [f32::NAN, f32::INFINITY] {
-        {
+        let (poisoned_name, poisoned_len) = {
             let vars = varmap.data().lock().map_err(|_| "varmap lock")?;
             let (name, var) = vars
                 .iter()
@@ -506,8 +521,8 @@ fn export_refuses_a_model_with_non_finite_weights_and_writes_nothing() -> TestRe
                 .ok_or("no weight")?;
             let poisoned = (var.as_tensor().ones_like()? * f64::from(value))?;
             var.set(&poisoned)?;
-            assert!(!name.is_empty());
-        }
+            (name.clone(), poisoned.elem_count())
+        };
         match export_bundle(
             &model,
             &batch,
@@ -522,7 +537,13 @@ fn export_refuses_a_model_with_non_finite_weights_and_writes_nothing() -> TestRe
                 value: v,
             }) => {
                 assert_eq!(graph, "forward");
-                assert!(!name.is_empty());
+                // The named initializer is one of the healthy graph's, of the poisoned weight's size.
+                assert_eq!(
+                    healthy.get(&name),
+                    Some(&poisoned_len),
+                    "{value}: the refusal names `{name}`, not the initializer of the poisoned \
+                     weight {poisoned_name} ({poisoned_len} values)"
+                );
                 assert!(v.is_nan() == value.is_nan() && !v.is_finite(), "{v}");
             }
             other => return Err(format!("{value}: expected NonFinite, got {other:?}").into()),
