@@ -32,20 +32,24 @@ fn binaries() -> Result<(PathBuf, PathBuf)> {
         .parent()
         .and_then(Path::parent)
         .ok_or_else(|| anyhow::anyhow!("unexpected test binary path {}", exe.display()))?;
-    let newest_source = ["bundle", "models", "plot", "trainer", "runtime"]
-        .iter()
-        .map(|d| newest_rs(&workspace_root().join(d)))
-        .collect::<Result<Vec<_>>>()?
-        .into_iter()
-        .max()
-        .flatten();
     let release = if profile_dir.ends_with("release") {
         " --release"
     } else {
         ""
     };
     let mut found = Vec::new();
-    for name in ["trainer", "runtime"] {
+    // Each binary with the workspace crates it is built from.
+    for (name, crates) in [
+        ("trainer", &["bundle", "models", "plot", "trainer"][..]),
+        ("runtime", &["bundle", "plot", "runtime"][..]),
+    ] {
+        let newest_source = crates
+            .iter()
+            .map(|d| newest_rs(&workspace_root().join(d)))
+            .collect::<Result<Vec<_>>>()?
+            .into_iter()
+            .max()
+            .flatten();
         let binary = profile_dir.join(name);
         let built = std::fs::metadata(&binary).and_then(|m| m.modified()).ok();
         anyhow::ensure!(
