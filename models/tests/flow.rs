@@ -39,7 +39,12 @@ fn pixels(n: usize, data: &DataShape, seed: u64, dtype: DType) -> Result<Tensor>
 
 #[test]
 fn presets_round_trip_with_random_weights() -> Result<()> {
-    for (name, n) in [("moons", 16), ("tiny", 4), ("fmnist-small", 2)] {
+    for (name, n) in [
+        ("moons", 16),
+        ("tiny", 4),
+        ("fmnist-small", 2),
+        ("cifar-small", 2),
+    ] {
         let config = FlowConfig::preset(name)?;
         let (model, varmap) = RealNvp::init(&config, DType::F32, &Device::Cpu)?;
         randomize(&varmap, 7)?;
@@ -65,6 +70,9 @@ fn multi_scale_log_det_matches_brute_force_jacobian() -> Result<()> {
     for (dims, scales, norm) in [
         ((2, 4, 4), 2, NetNorm::Batch),
         ((1, 8, 8), 3, NetNorm::Instance),
+        // Colour: 3 channels, squeezed to 12, 6 factored out, 6 go on.
+        ((3, 4, 4), 2, NetNorm::Batch),
+        ((3, 8, 8), 2, NetNorm::Instance),
     ] {
         let config = small_image_config(dims, scales, norm);
         let (model, varmap) = RealNvp::init(&config, DType::F64, &Device::Cpu)?;

@@ -31,6 +31,8 @@ fn forward_and_inverse_graphs_match_candle() -> Result<()> {
         ("moons", FlowConfig::preset("moons")?),
         ("tiny", FlowConfig::preset("tiny")?),
         ("three-scale", three_scale_config()),
+        // Colour: 3×8×8, two scales, 8 s/t channels.
+        ("colour", FlowConfig::multi_scale_image((3, 8, 8), 2, 8, 1)),
         (
             "tiny-scaled",
             FlowConfig {

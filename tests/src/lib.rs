@@ -55,6 +55,11 @@ pub fn three_scale_config() -> FlowConfig {
     config
 }
 
+/// A colour image model small enough for quick tests: 3×8×8 pixels, two scales, 8 s/t channels, one block.
+pub fn colour_config() -> FlowConfig {
+    FlowConfig::multi_scale_image((3, 8, 8), 2, 8, 1)
+}
+
 /// `n` seeded examples for `data`: pixels in `[0, 256)` or features in `[-2, 2)`, f32.
 pub fn examples(data: &DataShape, n: usize, seed: u64) -> Tensor {
     use rand::{Rng, SeedableRng};

@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use candle_core::{DType, Device, Tensor};
-use realnvp_e2e::{cpu, examples, three_scale_config, venv_python};
+use realnvp_e2e::{colour_config, cpu, examples, three_scale_config, venv_python};
 use realnvp_models::testing::randomize;
 use realnvp_models::{FlowConfig, Mode, RealNvp};
 use realnvp_runtime::{BundleError, Flow, RuntimeError};
@@ -40,6 +40,7 @@ fn runtime_matches_candle_for_every_model_kind() -> Result<()> {
         ("moons", FlowConfig::preset("moons")?),
         ("tiny", FlowConfig::preset("tiny")?),
         ("three-scale", three_scale_config()),
+        ("colour", colour_config()),
     ];
     for (name, config) in configs {
         let out = dir.path().join(name);
@@ -86,6 +87,7 @@ fn graphs_pass_the_full_onnx_checker() -> Result<()> {
     for (name, config) in [
         ("moons", FlowConfig::preset("moons")?),
         ("three-scale", three_scale_config()),
+        ("colour", colour_config()),
     ] {
         let out = dir.path().join(name);
         export_random(&config, 9, &out)?;
