@@ -2,8 +2,9 @@
 //! with ONNX Runtime, and compare with candle.
 
 use candle_core::Device;
+use realnvp_bundle::pixels;
 use realnvp_models::{FlowConfig, Mode};
-use realnvp_runtime::Flow;
+use realnvp_runtime::{DataKind, Flow};
 use realnvp_trainer::data::{EvalNoise, Split};
 use realnvp_trainer::export::{Tolerances, TrainingSummary, export_bundle};
 use realnvp_trainer::run::{self, FitOptions};
@@ -86,23 +87,57 @@ fn trained_models_score_the_same_in_onnx_runtime_as_in_candle() -> Result<()> {
             flow.sample(8, 0.7, 3)?,
             "{preset}: seeded sampling is not deterministic"
         );
-        let rescored = flow.log_prob(
-            &samples
-                .iter()
-                .map(|v| {
-                    if preset == "tiny" {
-                        v.clamp(0.0, 255.0).floor() + 0.5
-                    } else {
-                        *v
-                    }
-                })
-                .collect::<Vec<_>>(),
-            8,
-        )?;
-        assert!(
-            rescored.iter().all(|v| v.is_finite()),
-            "{preset}: {rescored:?}"
-        );
+        let dims = flow.data_shape().dims().iter().product::<usize>();
+        let rescored = match flow.data_kind() {
+            // Images: the samples as u8 pixels (realnvp_bundle::pixels), scored at their bin centres. They
+            // survive the round trip through the latent space: quantize(decode(encode(p + 0.5))) = p.
+            DataKind::Image => {
+                assert!(
+                    samples.iter().all(|&v| pixels::in_domain(v)),
+                    "{preset}: decoded pixels outside [0, 256]"
+                );
+                let quantized: Vec<u8> = samples.iter().map(|&v| pixels::quantize(v)).collect();
+                let centres: Vec<f32> = quantized.iter().map(|&p| pixels::dequantize(p)).collect();
+                let enc = flow.encode(&centres, 8)?;
+                let back: Vec<u8> = flow
+                    .decode(&enc.z, 8)?
+                    .iter()
+                    .map(|&v| pixels::quantize(v))
+                    .collect();
+                let moved = quantized.iter().zip(&back).filter(|(a, b)| a != b).count();
+                assert_eq!(
+                    moved,
+                    0,
+                    "{preset}: {moved} of {} pixels change on the way through the latent space",
+                    quantized.len()
+                );
+                enc
+            }
+            // Vectors are not projected: the samples' latents are the latents they were decoded from.
+            DataKind::Vector => {
+                let enc = flow.encode(&samples, 8)?;
+                let z = flow.sample_latent(8, 0.7, 3)?;
+                let err = enc
+                    .z
+                    .iter()
+                    .zip(&z)
+                    .map(|(a, b)| (a - b).abs())
+                    .fold(0.0, f32::max);
+                assert!(
+                    err < 1e-3,
+                    "{preset}: encode(sample) off its latent by {err}"
+                );
+                enc
+            }
+        };
+        // Bits per dimension is -log p(x) / (D ln 2) with D the data's element count.
+        for (bits, lp) in rescored.bits_per_dim.iter().zip(&rescored.log_prob) {
+            let want = -f64::from(*lp) / (dims as f64 * std::f64::consts::LN_2);
+            assert!(
+                (f64::from(*bits) - want).abs() <= 1e-5 * want.abs().max(1.0),
+                "{preset}: {bits} bits/dim for log p = {lp} over {dims} dimensions (want {want})"
+            );
+        }
     }
     Ok(())
 }
@@ -125,10 +160,10 @@ fn exported_models_pass_the_runtime_check() -> Result<()> {
                 r.within(1e-3),
                 "{preset} seed {seed} at T = {temperature}: {r:?}"
             );
-            if flow.data_kind() == realnvp_runtime::DataKind::Image {
+            if flow.data_kind() == DataKind::Image {
                 let x = flow.sample(16, temperature, sample_seed)?;
                 assert!(
-                    x.iter().all(|&v| realnvp_bundle::pixels::in_domain(v)),
+                    x.iter().all(|&v| pixels::in_domain(v)),
                     "{preset}: decoded pixels outside [0, 256]"
                 );
             }

@@ -1,10 +1,12 @@
 //! The committed pretrained bundle (`pretrained/fmnist/`) against the committed run it
 //! was exported from: ONNX Runtime scores the first Fashion-MNIST test images (the embedded
 //! slice) as candle scores them with the run's weights, the bundle's recorded test figures are
-//! those of the run, and sampling gives finite images. A regression in runtime scoring, or a
-//! bundle and run that drift apart, fails here.
+//! those of the run, decode inverts encode to the pixel, bits/dim is -log p / (784 ln 2), and
+//! its samples are images that it scores about as likely as test images. A regression in runtime
+//! scoring, or a bundle and run that drift apart, fails here.
 
 use candle_core::Device;
+use realnvp_bundle::pixels;
 use realnvp_models::Mode;
 use realnvp_runtime::Flow;
 use realnvp_trainer::data::{EvalNoise, Split};
@@ -64,7 +66,52 @@ fn pretrained_bundle_scores_what_its_run_scores() -> Result<()> {
         (slice_bpd - PINNED_BITS_PER_DIM).abs() < 1e-3,
         "{slice_bpd:.5} bits/dim on the embedded test slice, pinned at {PINNED_BITS_PER_DIM}"
     );
+    // The test images are u8 pixels at their bin centres; decode(encode(x)) gives each back within
+    // 1e-2 (pixel units), so every pixel quantizes back to itself.
+    let x = x.flatten_all()?.to_vec1::<f32>()?;
+    let encoded = flow.encode(&x, all)?;
+    let back = flow.decode(&encoded.z, all)?;
+    let worst = x
+        .iter()
+        .zip(&back)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0f32, f32::max);
+    assert!(worst < 1e-2, "decode(encode(x)) off by {worst} pixel units");
+    assert!(
+        x.iter()
+            .zip(&back)
+            .all(|(&a, &b)| pixels::quantize(a) == pixels::quantize(b)),
+        "a test pixel quantizes to another level after decode(encode(x))"
+    );
+    // Bits per dimension is -log p(x) / (784 ln 2), computed here from the graph's log_prob.
+    for (&bits, &lp) in encoded.bits_per_dim.iter().zip(&encoded.log_prob) {
+        let want = -f64::from(lp) / (784.0 * std::f64::consts::LN_2);
+        assert!(
+            (f64::from(bits) - want).abs() < 1e-5 * want.max(1.0),
+            "{bits} bits/dim for log p = {lp} (want {want})"
+        );
+    }
+    // Samples at T = 0.7 are images: pixels in [0, 256], which as u8 pixels at their bin centres the
+    // model finds about as likely as test images (a broken inverse graph gives noise, > 6 bits/dim).
     let samples = flow.sample(16, 0.7, 3)?;
-    assert!(samples.iter().all(|v| v.is_finite()));
+    assert!(
+        samples.iter().all(|&v| pixels::in_domain(v)),
+        "sampled pixels outside [0, 256]"
+    );
+    let centres: Vec<f32> = samples
+        .iter()
+        .map(|&v| pixels::dequantize(pixels::quantize(v)))
+        .collect();
+    let sample_bpd = flow
+        .bits_per_dim(&centres, 16)?
+        .iter()
+        .map(|&b| f64::from(b))
+        .sum::<f64>()
+        / 16.0;
+    println!("pretrained bundle: {sample_bpd:.3} bits/dim on 16 samples at T = 0.7, quantized");
+    assert!(
+        sample_bpd < 4.0,
+        "{sample_bpd:.3} bits/dim on the model's own samples (T = 0.7): the inverse graph does not invert the forward one"
+    );
     Ok(())
 }
