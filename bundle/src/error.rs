@@ -130,22 +130,3 @@ impl BundleError {
         }
     }
 }
-
-/// An error and its causes on one line, each cause once (a cause whose text the message already
-/// holds, as an I/O error's often is, is not repeated): how the `trainer` and `runtime` binaries
-/// print the error that stops them.
-pub fn one_line(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut line = String::new();
-    let mut cause = Some(e);
-    while let Some(e) = cause {
-        let text = e.to_string();
-        if !line.contains(&text) {
-            if !line.is_empty() {
-                line.push_str(": ");
-            }
-            line.push_str(&text);
-        }
-        cause = e.source();
-    }
-    line
-}

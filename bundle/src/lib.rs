@@ -27,7 +27,6 @@
 #![warn(missing_docs)]
 
 pub mod data;
-mod device;
 mod error;
 pub mod files;
 mod metadata;
@@ -37,8 +36,6 @@ pub mod pixels;
 pub mod sampling;
 mod shape;
 
-pub use device::Device;
-pub use error::one_line;
 pub use error::{BundleError, Result};
 pub use metadata::BundleMetadata;
 pub use names::{

@@ -250,6 +250,16 @@ pub enum RuntimeError {
         dir: PathBuf,
     },
 
+    /// Several of the inputs given, all of which are needed, could not be read: the first error and how many
+    /// more there were ([`crate::Flow::read_all_inputs`]; a single unreadable input is its own error).
+    #[error("{first} (and {more} more unreadable inputs)")]
+    UnreadableInputs {
+        /// The first input's error.
+        first: Box<RuntimeError>,
+        /// How many other inputs could not be read.
+        more: usize,
+    },
+
     /// Reading or writing a file failed.
     #[error("{path}: {error}")]
     Io {

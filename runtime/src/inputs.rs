@@ -134,12 +134,20 @@ impl Flow {
         Inputs { batches, failures }
     }
 
-    /// Every item that `paths` name as one batch; the first unreadable input is the error (with the count of
-    /// the others), for callers that must use every item given or none.
+    /// Every item that `paths` name as one batch, for callers that must use every item given or none. An
+    /// unreadable input is the error; with several, [`RuntimeError::UnreadableInputs`] holds the first and
+    /// counts the others.
     pub fn read_all_inputs(&self, paths: &[impl AsRef<Path>]) -> Result<Batch> {
         let Inputs { batches, failures } = self.read_inputs(paths);
-        if let Some(first) = failures.into_iter().next() {
-            return Err(first);
+        let mut failures = failures.into_iter();
+        if let Some(first) = failures.next() {
+            return Err(match failures.count() {
+                0 => first,
+                more => RuntimeError::UnreadableInputs {
+                    first: Box::new(first),
+                    more,
+                },
+            });
         }
         let mut all = Batch::default();
         for b in batches {

@@ -322,8 +322,14 @@ impl Flow {
         self.scores(x, n, true)
     }
 
-    /// [`Flow::ood_scores`], with the PNG complexity (six encodings per image) only when `complexity` is set.
-    pub(crate) fn scores(&self, x: &[f32], n: usize, complexity: bool) -> Result<Vec<OodScores>> {
+    /// [`Flow::ood_scores`], with the PNG complexity (six encodings per image) only when `with_complexity` is
+    /// set. Typicality is filled wherever the bundle records test scores: it costs one subtraction per item.
+    pub(crate) fn scores(
+        &self,
+        x: &[f32],
+        n: usize,
+        with_complexity: bool,
+    ) -> Result<Vec<OodScores>> {
         let enc = self.encode(x, n)?;
         let mean = self.test_scores().map(|s| s.mean as f32);
         let shape = self.data_shape();
@@ -331,7 +337,7 @@ impl Flow {
         (0..n)
             .map(|i| {
                 let bits_per_dim = enc.bits_per_dim[i];
-                let complexity = if complexity && shape.kind() == DataKind::Image {
+                let complexity = if with_complexity && shape.kind() == DataKind::Image {
                     let item = &x[i * per_item..(i + 1) * per_item];
                     Some(png_complexity(&to_u8(item), shape)?)
                 } else {

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 /// Where the graphs should run: `auto` tries CUDA when this crate was built with the `cuda` feature and falls
 /// back to CPU with a warning; `cuda:N` fails if the CUDA execution provider cannot be used.
-pub use realnvp_bundle::Device;
+pub use realnvp_host::Device;
 
 /// The execution provider that actually runs the graphs (see [`crate::Flow::provider`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

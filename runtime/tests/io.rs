@@ -150,3 +150,34 @@ fn image(channels: usize, height: usize, width: usize) -> DataShape {
         width,
     }
 }
+
+/// Where every input is needed (`read_all_inputs`): one unreadable file is its own error, and with several
+/// the first is named and the others counted.
+#[test]
+fn reading_all_inputs_names_the_first_failure_and_counts_the_others() {
+    let flow = Flow::load(common::bundle(&["--shape", "1,2,3"]), &common::cpu()).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let good = tmp.path().join("good.png");
+    DynamicImage::ImageLuma8(image::GrayImage::from_pixel(3, 2, image::Luma([7])))
+        .save(&good)
+        .unwrap();
+    let (bad_a, bad_b) = (tmp.path().join("a.png"), tmp.path().join("b.png"));
+    for bad in [&bad_a, &bad_b] {
+        std::fs::write(bad, b"not a png").unwrap();
+    }
+    let all = flow.read_all_inputs(&[&good, &good]).unwrap();
+    assert_eq!((all.len(), all.values.len()), (2, 12));
+    let one = flow.read_all_inputs(&[&good, &bad_a]).unwrap_err();
+    assert!(
+        matches!(one, RuntimeError::ImageDecode { .. }),
+        "one failure is returned as it is: {one:?}"
+    );
+    match flow.read_all_inputs(&[&bad_a, &good, &bad_b]).unwrap_err() {
+        RuntimeError::UnreadableInputs { first, more } => {
+            assert_eq!(more, 1);
+            assert!(first.to_string().contains("a.png"), "{first}");
+            assert!(!first.to_string().contains("b.png"), "{first}");
+        }
+        other => panic!("expected UnreadableInputs, got {other:?}"),
+    }
+}

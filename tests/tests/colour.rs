@@ -122,6 +122,11 @@ fn tile(grid: &RgbImage, k: u32, cols: u32) -> RgbImage {
     grid.view(x, y, SIDE, SIDE).to_image()
 }
 
+/// Writes held-out patch `i` as `DIR/heldNNN.png`: the name the scores are matched by, whichever folder.
+fn save_held(dir: &Path, i: usize, img: &RgbImage) -> Result<()> {
+    Ok(img.save(dir.join(format!("held{i:03}.png")))?)
+}
+
 fn open_rgb(path: &Path) -> Result<RgbImage> {
     let img = image::open(path)?;
     anyhow::ensure!(
@@ -231,7 +236,7 @@ fn colour_pngs_fit_export_check_sample_score_interpolate_and_reconstruct() -> Re
     let half = n_test / 2;
     for (i, item) in items.iter().enumerate() {
         let dir = if i < half { &cal_dir } else { &eval_dir };
-        rgb_image(item).save(dir.join(format!("held{i:03}.png")))?;
+        save_held(dir, i, &rgb_image(item))?;
     }
     let test_images: Vec<RgbImage> = items.iter().map(|i| rgb_image(i)).collect();
     assert!(
@@ -274,7 +279,7 @@ fn colour_pngs_fit_export_check_sample_score_interpolate_and_reconstruct() -> Re
     for (i, img) in test_images.iter().enumerate().take(8) {
         let mut sw = img.clone();
         sw.pixels_mut().for_each(|p| p.0.swap(0, 2));
-        sw.save(swapped_dir.join(format!("held{i:03}.png")))?;
+        save_held(&swapped_dir, i, &sw)?;
     }
     let swapped = scores(&run_ok(
         &runtime,

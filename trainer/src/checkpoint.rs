@@ -86,9 +86,8 @@ pub struct Checkpoint {
 }
 
 impl Checkpoint {
-    /// Copies the weights into `varmap` (every variable must be present with its shape) and,
-    /// when given, the moments and step count into `adam`.
-    pub fn restore(&self, varmap: &VarMap, adam: Option<&mut Adam>) -> Result<()> {
+    /// Copies the weights into `varmap` (every variable must be present with its shape).
+    pub fn restore(&self, varmap: &VarMap) -> Result<()> {
         {
             let data = varmap.data().lock().expect("varmap lock");
             for (name, var) in data.iter() {
@@ -105,10 +104,12 @@ impl Checkpoint {
                 var.set(&t.to_device(var.device())?)?;
             }
         }
-        if let Some(adam) = adam {
-            adam.load_state(&self.tensors, self.state.adam_step)?;
-        }
         Ok(())
+    }
+
+    /// Copies Adam's moments and step count into `adam` (built over the model's trainable variables).
+    pub fn restore_optimizer(&self, adam: &mut Adam) -> Result<()> {
+        adam.load_state(&self.tensors, self.state.adam_step)
     }
 }
 

@@ -1,8 +1,9 @@
-//! `--device auto|cpu|cuda[:N]` ([`realnvp_bundle::Device`], parsed once for both CLIs) as a candle device.
+//! `--device auto|cpu|cuda[:N]` ([`realnvp_host::Device`], one spelling for both command lines) as a candle device.
 
 use candle_core::Device;
-pub use realnvp_bundle::Device as DeviceRequest;
+pub use realnvp_host::Device as DeviceRequest;
 
+use crate::flags;
 use crate::{Result, TrainError};
 
 /// Opens the device `request` names. `auto` takes CUDA device 0 when the crate is built with
@@ -29,12 +30,14 @@ pub fn open(request: DeviceRequest) -> Result<Device> {
             if !cfg!(feature = "cuda") {
                 return Err(TrainError::Device(format!(
                     "`{request}` asked, but this trainer was built without CUDA support; rebuild with \
-                     `make cuda` (cargo build --release -p realnvp-trainer-cli --features cuda) or use --device cpu"
+                     `make cuda` (cargo build --release -p realnvp-trainer-cli --features cuda) or use {} cpu",
+                    flags::DEVICE
                 )));
             }
             Device::new_cuda(ordinal).map_err(|e| {
                 TrainError::Device(format!(
-                    "cannot open CUDA device {ordinal}: {e}; use --device cpu"
+                    "cannot open CUDA device {ordinal}: {e}; use {} cpu",
+                    flags::DEVICE
                 ))
             })
         }

@@ -10,6 +10,7 @@ use std::collections::HashMap;
 
 use candle_core::{Tensor, Var};
 
+use crate::flags;
 use crate::{Result, TrainError};
 
 /// Prefix of the averaged weights in a checkpoint: `ema.NAME`.
@@ -26,7 +27,8 @@ impl Ema {
     pub fn new(decay: f64, params: &[(String, Var)]) -> Result<Self> {
         if !(0.0..1.0).contains(&decay) {
             return Err(TrainError::Invalid(format!(
-                "--ema-decay {decay} must be in [0, 1), e.g. 0.999"
+                "{} {decay} must be in [0, 1), e.g. 0.999",
+                flags::EMA_DECAY
             )));
         }
         let average = params

@@ -5,6 +5,7 @@ use realnvp_bundle::ScoreStats;
 use realnvp_models::{Mode, RealNvp};
 
 use crate::data::{DataShape, Dataset, EvalNoise, Split};
+use crate::flags;
 use crate::{Result, TrainError};
 
 /// A mean negative log-likelihood over a split.
@@ -160,7 +161,10 @@ pub fn importance_weighted(
         ));
     }
     if k == 0 {
-        return Err(TrainError::Invalid("--samples must be at least 1".into()));
+        return Err(TrainError::Invalid(format!(
+            "{} must be at least 1",
+            flags::SAMPLES
+        )));
     }
     let draws = (0..k as u64)
         .map(|draw| {

@@ -36,7 +36,10 @@ pub enum ExportError {
     #[error(
         "the exported graphs disagree with the candle model: {measured}; tolerances {tolerance}. \
          Nothing was written. A model with extreme weights (e.g. diverged training) can cause \
-         this; check the run's metrics, or pass looser --tolerance-* flags if you accept it"
+         this; check the run's metrics, or pass looser {z}, {log_prob} or {roundtrip} if you accept it",
+        z = crate::flags::TOLERANCE_Z,
+        log_prob = crate::flags::TOLERANCE_LOG_PROB,
+        roundtrip = crate::flags::TOLERANCE_ROUNDTRIP
     )]
     Verification {
         /// What was measured.
@@ -47,7 +50,8 @@ pub enum ExportError {
     /// A weight of an emitted graph is NaN or ±Inf: the model is not finite (a damaged checkpoint).
     #[error(
         "the {graph} graph's weight `{name}` holds {value}: the model is not finite (a damaged or diverged \
-         checkpoint). Nothing was written; train again from an earlier state or with a lower --lr"
+         checkpoint). Nothing was written; train again from an earlier state or with a lower {lr}",
+        lr = crate::flags::LR
     )]
     NonFinite {
         /// `forward` or `inverse`.

@@ -22,6 +22,7 @@ pub mod ema;
 mod error;
 pub mod eval;
 pub mod export;
+pub mod flags;
 pub mod init;
 pub mod metrics;
 pub mod optim;

@@ -10,6 +10,7 @@ use std::collections::HashMap;
 use candle_core::backprop::GradStore;
 use candle_core::{DType, Tensor, Var};
 
+use crate::flags;
 use crate::{Result, TrainError};
 
 /// The learning rate's course after the warm-up.
@@ -41,7 +42,8 @@ impl std::str::FromStr for LrDecay {
     fn from_str(s: &str) -> Result<Self> {
         let bad = || {
             TrainError::Invalid(format!(
-                "--lr-decay {s:?}: use constant, cosine (down to 0 at the run's last step) or cosine:STEP"
+                "{} {s:?}: use constant, cosine (down to 0 at the run's last step) or cosine:STEP",
+                flags::LR_DECAY
             ))
         };
         match s.split_once(':') {

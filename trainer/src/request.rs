@@ -9,6 +9,7 @@ use realnvp_models::{FlowConfig, PRESETS};
 
 use crate::checkpoint::CHECKPOINT_FILE;
 use crate::error::{Result, TrainError};
+use crate::flags::{self, Flag};
 use crate::optim::LrDecay;
 use crate::run::{self, FitOptions};
 use crate::train::{self, FitReport, Observer};
@@ -90,8 +91,10 @@ pub fn fit_or_resume(
 pub fn new_run(request: &FitRequest) -> Result<(FlowConfig, FitOptions)> {
     let config = requested_config(request)?.ok_or_else(|| {
         TrainError::Invalid(format!(
-            "give --preset NAME ({}) or --config FILE",
-            PRESETS.join(", ")
+            "give {} NAME ({}) or {} FILE",
+            flags::PRESET,
+            PRESETS.join(", "),
+            flags::CONFIG
         ))
     })?;
     let d = FitOptions::default();
@@ -136,7 +139,7 @@ fn refuse_changes(
     config: &FlowConfig,
 ) -> Result<()> {
     fn differs<T: PartialEq + std::fmt::Debug>(
-        name: &str,
+        name: Flag,
         given: Option<T>,
         saved: T,
     ) -> Option<String> {
@@ -152,31 +155,37 @@ fn refuse_changes(
     });
     let change = [
         differs(
-            "--preset",
+            flags::PRESET,
             r.preset.clone(),
             run.preset.clone().unwrap_or_default(),
         ),
-        requested_config(r)?
-            .is_some_and(|c| c != *config)
-            .then(|| "the model of --preset/--config differs from the run's config.json".into()),
-        differs("--data", r.data.clone(), run.data.clone()),
-        differs("--batch-size", r.batch_size, run.batch_size),
-        differs("--lr", r.lr, run.lr),
-        differs("--warmup-steps", r.warmup_steps, run.warmup_steps),
-        differs("--lr-decay", lr_decay, run.lr_decay),
-        differs("--ema-decay", r.ema_decay.map(Some), run.ema_decay),
-        differs("--seed", r.seed, run.seed),
-        differs("--clip-grad", r.clip_grad.map(Some), run.clip_grad),
-        differs("--flip", r.flip.then_some(true), run.flip),
+        requested_config(r)?.is_some_and(|c| c != *config).then(|| {
+            format!(
+                "the model of {}/{} differs from the run's config.json",
+                flags::PRESET,
+                flags::CONFIG
+            )
+        }),
+        differs(flags::DATA, r.data.clone(), run.data.clone()),
+        differs(flags::BATCH_SIZE, r.batch_size, run.batch_size),
+        differs(flags::LR, r.lr, run.lr),
+        differs(flags::WARMUP_STEPS, r.warmup_steps, run.warmup_steps),
+        differs(flags::LR_DECAY, lr_decay, run.lr_decay),
+        differs(flags::EMA_DECAY, r.ema_decay.map(Some), run.ema_decay),
+        differs(flags::SEED, r.seed, run.seed),
+        differs(flags::CLIP_GRAD, r.clip_grad.map(Some), run.clip_grad),
+        differs(flags::FLIP, r.flip.then_some(true), run.flip),
     ]
     .into_iter()
     .flatten()
     .next();
     match change {
         Some(what) => Err(TrainError::Invalid(format!(
-            "--resume continues a run with its own options, and {what} (saved in {}); drop the flag \
-             or start a new run in another --out",
-            out.join(run::RUN_FILE).display()
+            "{} continues a run with its own options, and {what} (saved in {}); drop the flag \
+             or start a new run in another {}",
+            flags::RESUME,
+            out.join(run::RUN_FILE).display(),
+            flags::OUT
         ))),
         None => Ok(()),
     }

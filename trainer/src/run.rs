@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::checkpoint::{self, CHECKPOINT_FILE};
 use crate::data::{self, DataSpec, Dataset};
+use crate::flags::{self, Flag};
 use crate::optim::{LrDecay, lr_factor};
 use crate::{Result, TrainError};
 
@@ -109,35 +110,48 @@ impl Default for FitOptions {
 impl FitOptions {
     /// Checks the numbers make sense.
     pub fn validate(&self) -> Result<()> {
-        let bad = |m: &str| Err(TrainError::Invalid(m.into()));
+        let bad = |m: String| Err(TrainError::Invalid(m));
         if self.batch_size == 0 || self.eval_batch_size == 0 {
-            return bad("batch sizes must be at least 1");
+            return bad("batch sizes must be at least 1".into());
         }
         if !(self.lr.is_finite() && self.lr > 0.0) {
-            return bad("--lr must be a positive number");
+            return bad(format!("{} must be a positive number", flags::LR));
         }
         if self.eval_every == 0 || self.checkpoint_every == 0 || self.log_every == 0 {
-            return bad("--eval-every, checkpoint and log intervals must be at least 1");
+            return bad(format!(
+                "{}, {} and {} must be at least 1",
+                flags::EVAL_EVERY,
+                flags::CHECKPOINT_EVERY,
+                flags::LOG_EVERY
+            ));
         }
         if self.lr_decay == LrDecay::COSINE_TO_END {
-            return bad(
-                "--lr-decay cosine needs its horizon: cosine:STEP (the CLI fills in --steps)",
-            );
+            return bad(format!(
+                "{} cosine needs its horizon: cosine:STEP (the CLI fills in {})",
+                flags::LR_DECAY,
+                flags::STEPS
+            ));
         }
         if self.ema_decay.is_some_and(|d| !(0.0..1.0).contains(&d)) {
-            return bad("--ema-decay must be in [0, 1), e.g. 0.999");
+            return bad(format!(
+                "{} must be in [0, 1), e.g. 0.999",
+                flags::EMA_DECAY
+            ));
         }
         if self.clip_grad.is_some_and(|c| c.is_nan() || c <= 0.0) {
-            return bad("--clip-grad must be positive");
+            return bad(format!("{} must be positive", flags::CLIP_GRAD));
         }
         if self.max_bad_steps == 0 {
-            return bad("max_bad_steps must be at least 1");
+            return bad("max_bad_steps must be at least 1".into());
         }
         if self
             .time_limit_s
             .is_some_and(|t| !(t.is_finite() && t > 0.0))
         {
-            return bad("--time-limit must be a positive number of seconds");
+            return bad(format!(
+                "{} must be a positive number of seconds",
+                flags::TIME_LIMIT
+            ));
         }
         self.data.parse::<DataSpec>()?;
         Ok(())
@@ -152,37 +166,37 @@ impl FitOptions {
     /// everything else that shapes the trajectory included), with `out` as its `--out`.
     pub fn command_line(&self, out: &Path) -> String {
         let mut c = String::from("trainer fit");
-        let mut arg = |name: &str, value: String| {
-            c.push_str(&format!(" --{name} {value}"));
+        let mut arg = |flag: Flag, value: String| {
+            c.push_str(&format!(" {flag} {value}"));
         };
         match &self.preset {
-            Some(p) => arg("preset", p.clone()),
-            None => arg("config", out.join(CONFIG_FILE).display().to_string()),
+            Some(p) => arg(flags::PRESET, p.clone()),
+            None => arg(flags::CONFIG, out.join(CONFIG_FILE).display().to_string()),
         }
-        arg("data", self.data.clone());
-        arg("out", out.display().to_string());
-        arg("steps", self.steps.to_string());
-        arg("batch-size", self.batch_size.to_string());
-        arg("lr", self.lr.to_string());
+        arg(flags::DATA, self.data.clone());
+        arg(flags::OUT, out.display().to_string());
+        arg(flags::STEPS, self.steps.to_string());
+        arg(flags::BATCH_SIZE, self.batch_size.to_string());
+        arg(flags::LR, self.lr.to_string());
         if self.warmup_steps > 0 {
-            arg("warmup-steps", self.warmup_steps.to_string());
+            arg(flags::WARMUP_STEPS, self.warmup_steps.to_string());
         }
         if let LrDecay::Cosine { until } = self.lr_decay {
-            arg("lr-decay", format!("cosine:{until}"));
+            arg(flags::LR_DECAY, format!("cosine:{until}"));
         }
         if let Some(d) = self.ema_decay {
-            arg("ema-decay", d.to_string());
+            arg(flags::EMA_DECAY, d.to_string());
         }
         if let Some(g) = self.clip_grad {
-            arg("clip-grad", g.to_string());
+            arg(flags::CLIP_GRAD, g.to_string());
         }
-        arg("seed", self.seed.to_string());
-        arg("eval-every", self.eval_every.to_string());
-        arg("eval-examples", self.eval_examples.to_string());
-        arg("sample-every", self.sample_every.to_string());
-        arg("checkpoint-every", self.checkpoint_every.to_string());
+        arg(flags::SEED, self.seed.to_string());
+        arg(flags::EVAL_EVERY, self.eval_every.to_string());
+        arg(flags::EVAL_EXAMPLES, self.eval_examples.to_string());
+        arg(flags::SAMPLE_EVERY, self.sample_every.to_string());
+        arg(flags::CHECKPOINT_EVERY, self.checkpoint_every.to_string());
         if self.flip {
-            c.push_str(" --flip");
+            c.push_str(&format!(" {}", flags::FLIP));
         }
         c
     }
@@ -285,7 +299,7 @@ pub(crate) fn open_run(
         ));
     }
     let (model, varmap) = crate::init::seeded_init(&config, options.seed, device)?;
-    ck.restore(&varmap, None)?;
+    ck.restore(&varmap)?;
     if weights == Weights::Averaged && options.ema_decay.is_some() {
         for (name, var) in crate::train::trainable(&model, &varmap) {
             var.set(&crate::ema::averaged(&ck.tensors, &name, &var)?)?;

@@ -7,6 +7,7 @@ use candle_core::{Device, Tensor};
 use realnvp_bundle::sampling::{self, SampleRequestError};
 use realnvp_models::{DataShape, RealNvp};
 
+use crate::flags;
 use crate::{Result, TrainError};
 
 /// `z ~ N(0, T²I)`, `[n, dim]` f32: [`realnvp_bundle::sampling::draw_latent`], the draw `runtime sample` makes
@@ -29,13 +30,16 @@ pub use realnvp_bundle::MAX_SAMPLE_VALUES;
 pub fn check_request(n: usize, dim: usize, temperature: f64) -> Result<()> {
     sampling::check_request(n, dim, temperature).map_err(|e| match e {
         SampleRequestError::Temperature { .. } => TrainError::Invalid(format!(
-            "--temperature must be a finite number > 0, got {temperature}; 1.0 samples the model as trained, 0.7 is typical"
+            "{} must be a finite number > 0, got {temperature}; 1.0 samples the model as trained, 0.7 is typical",
+            flags::TEMPERATURE
         )),
         SampleRequestError::Empty | SampleRequestError::TooMany { .. } => {
             let most = sampling::max_samples(dim);
             TrainError::Invalid(format!(
-                "--n {n}: draw from 1 to {most} samples at a time with this model ({dim} values each, at most \
-                 {MAX_SAMPLE_VALUES} values per call); for more, run several times with different --seed"
+                "{} {n}: draw from 1 to {most} samples at a time with this model ({dim} values each, at most \
+                 {MAX_SAMPLE_VALUES} values per call); for more, run several times with different {}",
+                flags::N,
+                flags::SEED
             ))
         }
     })
@@ -77,7 +81,8 @@ impl SampleOutput {
             (DataShape::Vector { .. }, "png") => Ok(SampleOutput::Scatter),
             (DataShape::Vector { .. }, "csv") => Ok(SampleOutput::Csv),
             _ => Err(TrainError::Invalid(format!(
-                "--out {}: use .png for images, .png or .csv for vectors",
+                "{} {}: use .png for images, .png or .csv for vectors",
+                flags::OUT,
                 path.display()
             ))),
         }

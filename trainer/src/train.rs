@@ -23,6 +23,7 @@ use crate::checkpoint::{self, CHECKPOINT_FILE, TrainState};
 use crate::data::{Batcher, Dataset, Split};
 use crate::ema::Ema;
 use crate::eval::{self, Score};
+use crate::flags;
 use crate::metrics::{self, Row};
 use crate::optim::{self, Adam, AdamConfig};
 use crate::run::{self, CONFIG_FILE, CURVE_FILE, FitOptions, METRICS_FILE, MODEL_DIR, RUN_FILE};
@@ -96,7 +97,11 @@ pub fn fit(
     if dir.join(CHECKPOINT_FILE).exists() {
         return Err(TrainError::run(
             dir,
-            "already holds a run (checkpoint.safetensors); pass --resume to continue it or choose another --out",
+            format!(
+                "already holds a run ({CHECKPOINT_FILE}); pass {} to continue it or choose another {}",
+                flags::RESUME,
+                flags::OUT
+            ),
         ));
     }
     // Everything that can fail on bad input happens before the run directory exists, so a refused
@@ -116,7 +121,8 @@ pub fn fit(
             TrainError::run(
                 dir,
                 format!(
-                    "cannot create the run directory ({e}); choose an --out in a writable directory"
+                    "cannot create the run directory ({e}); choose an {} in a writable directory",
+                    flags::OUT
                 ),
             )
         })?;
@@ -160,7 +166,8 @@ pub(crate) fn resume(
         trainable(&loaded.model, &loaded.varmap),
         AdamConfig::with_lr(ck.state.lr),
     )?;
-    ck.restore(&loaded.varmap, Some(&mut adam))?;
+    // open_run restored the weights; the optimizer's state is all that is left to copy.
+    ck.restore_optimizer(&mut adam)?;
     let mut t = Trainer::new(
         dir,
         loaded.model,
@@ -627,12 +634,16 @@ impl<'a> Trainer<'a> {
     fn rollback(&mut self) -> Result<()> {
         if self.state.rollbacks >= self.options.max_rollbacks {
             return Err(TrainError::Diverged(format!(
-                "still non-finite after {} rollbacks (lr now {}); try a lower --lr or --clip-grad",
-                self.state.rollbacks, self.state.lr
+                "still non-finite after {} rollbacks (lr now {}); try a lower {} or {}",
+                self.state.rollbacks,
+                self.state.lr,
+                flags::LR,
+                flags::CLIP_GRAD
             )));
         }
         let ck = checkpoint::load(&self.dir.join(CHECKPOINT_FILE), &self.device)?;
-        ck.restore(&self.varmap, Some(&mut self.adam))?;
+        ck.restore(&self.varmap)?;
+        ck.restore_optimizer(&mut self.adam)?;
         if let Some(ema) = &mut self.ema {
             ema.load_state(&ck.tensors, self.adam.params())?;
         }

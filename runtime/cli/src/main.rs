@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result, bail};
 use clap::Parser;
 use realnvp_runtime::{
-    Batch, DataKind, Flow, Inputs, LoadOptions, OodStatistic, image_io, score_format, vector_io,
+    DataKind, Flow, LoadOptions, OodStatistic, image_io, score_format, vector_io,
 };
 
 mod args;
@@ -30,7 +30,7 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {}", realnvp_bundle::one_line(e.as_ref()));
+            eprintln!("error: {}", realnvp_host::one_line(e.as_ref()));
             ExitCode::FAILURE
         }
     }
@@ -245,19 +245,11 @@ fn calibrate(flow: &Flow, a: CalibrateArgs) -> Result<ExitCode> {
         None => OodStatistic::Typicality,
     };
     flow.check_statistic(statistic)?;
-    let Inputs { batches, failures } = flow.read_inputs(&a.paths);
-    if let Some(first) = failures.first() {
-        bail!(
-            "{first} ({} unreadable inputs); calibration uses every item given, so nothing was written",
-            failures.len()
-        );
-    }
-    let x: Vec<f32> = batches
-        .iter()
-        .flat_map(|b| b.values.iter().copied())
-        .collect();
-    let n = batches.iter().map(Batch::len).sum();
-    let calibration = flow.calibrate(&x, n, statistic, a.false_positive_rate)?;
+    let batch = flow
+        .read_all_inputs(&a.paths)
+        .context("calibration uses every item given, so nothing was written")?;
+    let n = batch.len();
+    let calibration = flow.calibrate(&batch.values, n, statistic, a.false_positive_rate)?;
     let out = a.out.unwrap_or_else(|| flow.default_calibration_path());
     calibration
         .write(&out)

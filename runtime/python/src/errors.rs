@@ -154,6 +154,7 @@ pub fn kind_of(e: &RuntimeError) -> Kind {
         }
         RuntimeError::Io { error, .. } => io_kind(error),
         RuntimeError::InvalidGraph { .. } => Kind::Bundle,
+        RuntimeError::UnreadableInputs { first, .. } => kind_of(first),
         RuntimeError::Bundle(b) => match b {
             BundleError::Io { source, .. } => io_kind(source),
             BundleError::CreateDir { .. } => Kind::Io,
@@ -167,7 +168,7 @@ pub fn kind_of(e: &RuntimeError) -> Kind {
 
 /// The runtime's message for `e`, on one line with its causes, as the `runtime` binary prints it.
 pub fn message(e: &RuntimeError) -> String {
-    realnvp_bundle::one_line(e)
+    realnvp_host::one_line(e)
 }
 
 /// `e` as a Python exception.

@@ -113,6 +113,20 @@ impl Flow {
         }
     }
 
+    /// Runs `op` on the items of `x` ([`Self::data_items`]) with the GIL released; returns its value and the
+    /// number of items, or the runtime's error as the matching Python exception.
+    fn with_data_items<T: Send>(
+        &self,
+        py: Python<'_>,
+        x: &Bound<'_, PyAny>,
+        op: impl FnOnce(&rt::Flow, &[f32], usize) -> rt::Result<T> + Send,
+    ) -> PyResult<(T, usize)> {
+        let Items { values, n } = self.data_items(py, x)?;
+        let flow: &rt::Flow = &self.inner;
+        let value = py.detach(|| op(flow, &values, n)).or_raise(py)?;
+        Ok((value, n))
+    }
+
     /// Reads `x` (uint8 pixels, scored at their bin centres, or float32 data) as the flow's items.
     fn data_items(&self, py: Python<'_>, x: &Bound<'_, PyAny>) -> PyResult<Items> {
         let array = as_array(x, "x")?;
@@ -444,9 +458,7 @@ impl Flow {
         py: Python<'py>,
         x: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyArray1<f32>>> {
-        let Items { values, n } = self.data_items(py, x)?;
-        let flow = &self.inner;
-        let bits = py.detach(|| flow.bits_per_dim(&values, n)).or_raise(py)?;
+        let (bits, _) = self.with_data_items(py, x, rt::Flow::bits_per_dim)?;
         Ok(PyArray1::from_vec(py, bits))
     }
 
@@ -456,9 +468,7 @@ impl Flow {
         py: Python<'py>,
         x: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyArray1<f32>>> {
-        let Items { values, n } = self.data_items(py, x)?;
-        let flow = &self.inner;
-        let lp = py.detach(|| flow.log_prob(&values, n)).or_raise(py)?;
+        let (lp, _) = self.with_data_items(py, x, rt::Flow::log_prob)?;
         Ok(PyArray1::from_vec(py, lp))
     }
 
@@ -468,9 +478,7 @@ impl Flow {
         py: Python<'py>,
         x: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyArrayDyn<f32>>> {
-        let Items { values, n } = self.data_items(py, x)?;
-        let flow = &self.inner;
-        let enc = py.detach(|| flow.encode(&values, n)).or_raise(py)?;
+        let (enc, n) = self.with_data_items(py, x, rt::Flow::encode)?;
         PyArray1::from_vec(py, enc.z).reshape(vec![n, self.inner.latent_dim()])
     }
 
@@ -693,10 +701,10 @@ impl Flow {
             .detach(|| triton::write_repository(flow, &out, &options))
             .map_err(|e| match e {
                 triton::TritonError::InvalidOption { .. } => {
-                    raise(py, Kind::Input, realnvp_bundle::one_line(&e))
+                    raise(py, Kind::Input, realnvp_host::one_line(&e))
                 }
                 triton::TritonError::Bundle(b) => errors::to_py(py, &RuntimeError::Bundle(b)),
-                other => raise(py, Kind::Other, realnvp_bundle::one_line(&other)),
+                other => raise(py, Kind::Other, realnvp_host::one_line(&other)),
             })?;
         Ok(models.into_iter().map(|m| m.dir).collect())
     }

@@ -9,7 +9,7 @@ use realnvp_trainer::eval::{self, Score};
 use realnvp_trainer::export::{ExportStage, RunExport, Tolerances, export_run};
 use realnvp_trainer::request::{FitRequest, fit_or_resume};
 use realnvp_trainer::run;
-use realnvp_trainer::{device, sample};
+use realnvp_trainer::{device, flags, sample};
 use tracing_subscriber::EnvFilter;
 
 mod args;
@@ -34,7 +34,7 @@ fn main() -> std::process::ExitCode {
     match run_cli() {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("Error: {}", realnvp_bundle::one_line(e.as_ref()));
+            eprintln!("Error: {}", realnvp_host::one_line(e.as_ref()));
             let interrupted = matches!(
                 e.downcast_ref::<realnvp_trainer::TrainError>(),
                 Some(realnvp_trainer::TrainError::Interrupted { .. })
@@ -118,7 +118,9 @@ fn fit(a: FitArgs, bar: ProgressBar) -> Result<()> {
     }
     let Some(out) = a.out.clone() else {
         bail!(
-            "--out RUN_DIR is required: the run directory to write (or to continue with --resume)"
+            "{} RUN_DIR is required: the run directory to write (or to continue with {})",
+            flags::OUT,
+            flags::RESUME
         );
     };
     let device = device::open(a.device)?;

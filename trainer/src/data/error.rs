@@ -9,7 +9,8 @@ use std::path::PathBuf;
 pub enum DataError {
     /// The `--data` string is not one of the accepted forms.
     #[error(
-        "invalid data spec `{spec}`: {reason} (`trainer fit --data help` lists the accepted forms)"
+        "invalid data spec `{spec}`: {reason} (`trainer fit {data} help` lists the accepted forms)",
+        data = crate::flags::DATA
     )]
     Spec {
         /// The string as given.

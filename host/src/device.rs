@@ -1,4 +1,4 @@
-//! `--device auto|cpu|cuda|cuda:N`, parsed once for the trainer (candle) and the runtime (ONNX Runtime).
+//! Where to run, as `--device auto|cpu|cuda|cuda:N` spells it: one type for the trainer (candle) and the runtime (ONNX Runtime).
 
 use std::fmt;
 use std::str::FromStr;
