@@ -161,6 +161,20 @@ fn scores(json: &str) -> Result<Vec<serde_json::Value>> {
         .clone())
 }
 
+/// `runtime --device cpu score --format json [FLAGS] --model MODEL PATHS...`, one JSON object per item.
+fn score_json(
+    runtime: &Path,
+    model: &str,
+    flags: &[&str],
+    paths: &[&str],
+) -> Result<Vec<serde_json::Value>> {
+    let mut args = vec!["--device", "cpu", "score", "--format", "json"];
+    args.extend(flags);
+    args.extend(["--model", model]);
+    args.extend(paths);
+    scores(&run_ok(runtime, &args)?)
+}
+
 fn num(item: &serde_json::Value, key: &str) -> Result<f64> {
     item[key]
         .as_f64()
@@ -245,20 +259,7 @@ fn colour_pngs_fit_export_check_sample_score_interpolate_and_reconstruct() -> Re
     );
 
     // runtime score on the PNG files gives what the trainer's candle evaluation gives on the same split.
-    let all = scores(&run_ok(
-        &runtime,
-        &[
-            "--device",
-            "cpu",
-            "score",
-            "--format",
-            "json",
-            "--model",
-            model,
-            s(&cal_dir),
-            s(&eval_dir),
-        ],
-    )?)?;
+    let all = score_json(&runtime, model, &[], &[s(&cal_dir), s(&eval_dir)])?;
     assert_eq!(all.len(), n_test);
     let bits: Vec<f64> = all
         .iter()
@@ -281,19 +282,7 @@ fn colour_pngs_fit_export_check_sample_score_interpolate_and_reconstruct() -> Re
         sw.pixels_mut().for_each(|p| p.0.swap(0, 2));
         save_held(&swapped_dir, i, &sw)?;
     }
-    let swapped = scores(&run_ok(
-        &runtime,
-        &[
-            "--device",
-            "cpu",
-            "score",
-            "--format",
-            "json",
-            "--model",
-            model,
-            s(&swapped_dir),
-        ],
-    )?)?;
+    let swapped = score_json(&runtime, model, &[], &[s(&swapped_dir)])?;
     for (a, b) in swapped.iter().zip(&all) {
         assert!(
             (num(a, "bits_per_dim")? - num(b, "bits_per_dim")?).abs() > 1e-4,
@@ -320,16 +309,8 @@ fn colour_pngs_fit_export_check_sample_score_interpolate_and_reconstruct() -> Re
     let threshold = calibration["threshold"]
         .as_f64()
         .ok_or_else(|| anyhow::anyhow!("no threshold in {calibration}"))?;
-    let score_args = |ood: bool| {
-        let mut a = vec!["--device", "cpu", "score", "--format", "json"];
-        if ood {
-            a.push("--ood");
-        }
-        a.extend(["--model", model, s(&eval_dir)]);
-        a
-    };
-    let plain = scores(&run_ok(&runtime, &score_args(false))?)?;
-    let ood = scores(&run_ok(&runtime, &score_args(true))?)?;
+    let plain = score_json(&runtime, model, &[], &[s(&eval_dir)])?;
+    let ood = score_json(&runtime, model, &["--ood"], &[s(&eval_dir)])?;
     assert_eq!(plain.len(), n_test - half);
     assert_eq!(ood.len(), plain.len());
     let shape = DataShape::Image {
@@ -392,19 +373,7 @@ fn colour_pngs_fit_export_check_sample_score_interpolate_and_reconstruct() -> Re
             "sample {k} is (nearly) grey"
         );
     }
-    let rescored = scores(&run_ok(
-        &runtime,
-        &[
-            "--device",
-            "cpu",
-            "score",
-            "--format",
-            "json",
-            "--model",
-            model,
-            s(&samples_dir),
-        ],
-    )?)?;
+    let rescored = score_json(&runtime, model, &[], &[s(&samples_dir)])?;
     assert_eq!(rescored.len(), 9);
     for r in &rescored {
         assert!(num(r, "bits_per_dim")?.is_finite(), "{r}");
