@@ -93,7 +93,7 @@ fn affine(
 /// `([C], [C])`, differentiable in `x` (`∂mean/∂x = 1/M`, `∂var/∂x = 2(x - mean)/M`, with `M`
 /// elements per channel).
 ///
-/// The fast path accumulates in f64, shifted by one sample of each channel, so the variance does
+/// The fast path accumulates in f64, shifted by one sample of each plane, so the variance does
 /// not suffer from cancellation when the mean is large.
 pub fn channel_moments(x: &Tensor) -> Result<(Tensor, Tensor)> {
     if x.rank() < 2 {
@@ -314,39 +314,65 @@ impl CustomOp2 for ChannelSums {
     }
 }
 
-/// Per-channel mean and biased variance of `x` `[n, c, s]`: `[mean; var]`, `2c` values.
-/// Accumulated in f64 blocks; shifting by a sample of the channel keeps `Σ(x-k)²` free of
-/// cancellation.
+/// Per-channel mean and biased variance of `x` `[n, c, s]`: `[mean; var]`, `2c` values
+/// ([`plane_moments`] of every plane, then [`combine_moments`]).
 pub(super) fn moments(x: &[f32], n: usize, c: usize, s: usize) -> Vec<f32> {
-    let shift = &x[..c * s];
-    let partial = reduce_planes(n * c, s, |i| {
-        let k = shift[i % c * s];
-        let plane = &x[i * s..][..s];
-        lanes(plane, plane, |v, _| {
-            let d = v - k;
-            [d, d * d]
-        })
+    let partial = reduce_planes(n * c, s, |i| plane_moments(&x[i * s..][..s]));
+    combine_moments(&partial, n, c, s)
+}
+
+/// `[k, Σ(x - k), Σ(x - k)²]` of one plane, `k` its first element: shifting by a sample of
+/// the plane keeps `Σ(x - k)²` free of cancellation when the mean is large.
+///
+/// The fused residual block takes these per image while a convolution's output is still in
+/// cache (`winograd::forward`), so a pass of its own over the activation is not needed.
+pub(super) fn plane_moments(plane: &[f32]) -> [f64; 3] {
+    let k = plane.first().copied().unwrap_or(0.0);
+    let [s1, s2] = lanes(plane, plane, |v, _| {
+        let d = v - k;
+        [d, d * d]
     });
-    let count = (n * s) as f64;
+    [k as f64, s1, s2]
+}
+
+/// `[mean; var]` (`2c` values) from the [`plane_moments`] of the `n·c` planes of `s` elements of
+/// `[n, c, s]` data, plane `i` being channel `i % c`; in f64 and in batch order, using
+/// `Σ(x - m)² = Σ(x - k)² + 2(k - m)·Σ(x - k) + s·(k - m)²` per plane.
+pub(super) fn combine_moments(partial: &[[f64; 3]], n: usize, c: usize, s: usize) -> Vec<f32> {
+    let (count, s) = ((n * s) as f64, s as f64);
     let mut out = vec![0f32; 2 * c];
     for ch in 0..c {
-        let [s1, s2] = sum_over_batch(&partial, n, c, ch);
-        let d = s1 / count;
-        let k = shift[ch * s] as f64;
-        out[ch] = (k + d) as f32;
-        out[c + ch] = (s2 / count - d * d).max(0.0) as f32;
+        let planes = || partial[ch..].iter().step_by(c).take(n);
+        let mean = planes().map(|[k, s1, _]| k * s + s1).sum::<f64>() / count;
+        let m2: f64 = planes()
+            .map(|[k, s1, s2]| {
+                let d = k - mean;
+                s2 + 2.0 * d * s1 + s * d * d
+            })
+            .sum();
+        out[ch] = mean as f32;
+        out[c + ch] = (m2 / count).max(0.0) as f32;
     }
     out
 }
 
-/// `Σ dy` per channel of `dy` `[n, c, s]`: `c` values.
+/// `Σ dy` per channel of `dy` `[n, c, s]`: `c` values ([`plane_sum`] of every plane, then
+/// [`combine_sums`]).
 pub(super) fn sums(dy: &[f32], n: usize, c: usize, s: usize) -> Vec<f32> {
-    let partial = reduce_planes(n * c, s, |i| {
-        let dy = &dy[i * s..][..s];
-        lanes(dy, dy, |v, _| [v])
-    });
+    let partial = reduce_planes(n * c, s, |i| plane_sum(&dy[i * s..][..s]));
+    combine_sums(&partial, n, c)
+}
+
+/// `[Σ dy]` of one plane (the Winograd backward takes these per image from the copy of `dy` it
+/// transposes anyway: a bias gradient without a pass of its own).
+pub(super) fn plane_sum(plane: &[f32]) -> [f64; 1] {
+    lanes(plane, plane, |v, _| [v])
+}
+
+/// Per-channel totals (`c` values) of the [`plane_sum`]s of `n·c` planes, in batch order.
+pub(super) fn combine_sums(partial: &[[f64; 1]], n: usize, c: usize) -> Vec<f32> {
     (0..c)
-        .map(|ch| sum_over_batch(&partial, n, c, ch)[0] as f32)
+        .map(|ch| sum_over_batch(partial, n, c, ch)[0] as f32)
         .collect()
 }
 

@@ -6,6 +6,7 @@
 use candle_core::Result;
 use rayon::prelude::*;
 
+use super::channel_ops::{moments, sums};
 use super::conv_algorithm::{ConvAlgorithm, conv_algorithm};
 use super::direct_conv::{conv_backward_weight_direct, conv_forward_direct};
 use super::geometry::{Geom, flip_kernel};
@@ -32,8 +33,31 @@ pub(super) fn winograd_form(g: &Geom) -> Option<Winograd> {
 /// otherwise [`conv_forward_direct`].
 pub(super) fn conv_forward(g: &Geom, x: &[f32], w: &[f32], bias: Option<&[f32]>) -> Vec<f32> {
     match winograd_form(g) {
-        Some(p) => winograd::forward(&p, x, w, bias, None),
+        Some(p) => winograd::forward(&p, x, w, bias, None, false).0,
         None => conv_forward_direct(g, x, w, bias),
+    }
+}
+
+/// [`conv_forward`] and its output's per-channel `[mean; var]` (`2o` values, as
+/// [`moments`] gives them): in Winograd form the moments are taken from each image while the
+/// convolution still has it in cache, instead of in a pass of their own.
+pub(super) fn conv_forward_moments(
+    g: &Geom,
+    x: &[f32],
+    w: &[f32],
+    bias: Option<&[f32]>,
+) -> (Vec<f32>, Vec<f32>) {
+    match winograd_form(g) {
+        Some(p) => {
+            let (y, m) = winograd::forward(&p, x, w, bias, None, true);
+            let m = m.unwrap_or_else(|| moments(&y, g.n, g.o, g.oh * g.ow));
+            (y, m)
+        }
+        None => {
+            let y = conv_forward_direct(g, x, w, bias);
+            let m = moments(&y, g.n, g.o, g.oh * g.ow);
+            (y, m)
+        }
     }
 }
 
@@ -46,7 +70,7 @@ pub(super) fn conv_forward_residual(
     residual: &[f32],
 ) -> Vec<f32> {
     match winograd_form(g) {
-        Some(p) => winograd::forward(&p, x, w, bias, Some(residual)),
+        Some(p) => winograd::forward(&p, x, w, bias, Some(residual), false).0,
         None => {
             let mut y = conv_forward_direct(g, x, w, bias);
             add_assign(&mut y, residual);
@@ -83,21 +107,24 @@ pub(super) fn conv_backward_input(g: &Geom, dy: &[f32], w: &[f32]) -> Result<Vec
     Ok(conv_forward(&back, dy, &wt, None))
 }
 
-/// Both gradients of [`conv_forward`] at once: `(dx, dW)` from `x`, `dy` and the kernel `w`.
+/// All gradients of [`conv_forward`] with a bias at once: `(dx, dW, db)` from `x`, `dy` and the
+/// kernel `w`, `db` being `Σ dy` per output channel.
 ///
-/// In Winograd form the two share the pixel-major copy of `dy` and each chunk of its tiles while
-/// they are in cache ([`winograd::backward`]).
+/// In Winograd form the input and kernel gradients share the pixel-major copy of `dy` and each
+/// chunk of its tiles while they are in cache, and `db` is summed from `dy` as it is copied
+/// ([`winograd::backward`]).
 pub(super) fn conv_backward(
     g: &Geom,
     x: &[f32],
     dy: &[f32],
     w: &[f32],
-) -> Result<(Vec<f32>, Vec<f32>)> {
+) -> Result<(Vec<f32>, Vec<f32>, Vec<f32>)> {
     match winograd_form(g) {
         Some(p) => Ok(winograd::backward(&p, x, dy, w)),
         None => Ok((
             conv_backward_input(g, dy, w)?,
             conv_backward_weight_direct(g, x, dy),
+            sums(dy, g.n, g.o, g.oh * g.ow),
         )),
     }
 }

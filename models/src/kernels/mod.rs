@@ -12,9 +12,10 @@
 //!   `batch_norm_train`, `channel_ops`
 //! - `fast_conv` (the convolution as candle ops) → `conv`, `geometry`, `channel_ops`
 //! - `conv` (picks Winograd or direct per convolution) → `conv_algorithm`, `winograd`,
-//!   `direct_conv`, `geometry`
+//!   `direct_conv`, `geometry`, `channel_ops`
 //! - `winograd` (the passes over the batch) → `winograd/tiling`, `winograd/portable`,
-//!   `winograd/avx512`, `geometry`, `matmul`, `scratch`, `transpose`;
+//!   `winograd/avx512`, `geometry`, `matmul`, `scratch`, `transpose`, `channel_ops` (the
+//!   per-plane moments and sums it takes while an image is in cache);
 //!   `winograd/portable` and `winograd/avx512` (the tile transforms) → `winograd/tiling`
 //! - `direct_conv` (gemms over shifted copies) → `geometry`, `matmul`, `scratch`, `transpose`
 //! - `batch_norm_train` → `channel_ops`

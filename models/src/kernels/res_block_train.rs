@@ -15,8 +15,8 @@ use candle_core::{CpuStorage, CustomOp2, CustomOp3, Layout, Result, Shape, Tenso
 
 use super::batch_norm_train::batch_norm_train;
 use super::batch_norm_train::{backward as batch_norm_backward, forward as batch_norm_forward};
-use super::channel_ops::{f32_slice, is_fast, moments, sums};
-use super::conv::{conv_backward, conv_forward, conv_forward_residual};
+use super::channel_ops::{f32_slice, is_fast, moments};
+use super::conv::{conv_backward, conv_forward_moments, conv_forward_residual};
 use super::fast_conv::fast_conv2d_bias;
 use super::geometry::Geom;
 
@@ -214,8 +214,7 @@ impl CustomOp2 for ResBlockTrain {
             self.eps.0,
             true,
         );
-        let c1 = conv_forward(&g, &h1, p.w1, Some(p.b1));
-        let stats2 = moments(&c1, n, c, s);
+        let (c1, stats2) = conv_forward_moments(&g, &h1, p.w1, Some(p.b1));
         let (mean2, var2) = stats2.split_at(c);
         let h2 = batch_norm_forward(
             &c1,
@@ -293,8 +292,7 @@ impl CustomOp3 for ResBlockTrainBackward<'_> {
         let shape = (n, c, s);
 
         // Second half: conv₂, then relu(bn₂).
-        let (dh2, dw2) = conv_backward(&g, h2, dy, p.w2)?;
-        let db2 = sums(dy, n, c, s);
+        let (dh2, dw2, db2) = conv_backward(&g, h2, dy, p.w2)?;
         let bn2 = batch_norm_backward(
             c1,
             h2,
@@ -309,8 +307,7 @@ impl CustomOp3 for ResBlockTrainBackward<'_> {
         let (dc1, d_gamma_beta2) = bn2.split_at(x.len());
 
         // First half: conv₁, then relu(bn₁).
-        let (dh1, dw1) = conv_backward(&g, h1, dc1, p.w1)?;
-        let db1 = sums(dc1, n, c, s);
+        let (dh1, dw1, db1) = conv_backward(&g, h1, dc1, p.w1)?;
         // dx = the block's + dy (the identity path); then the parameters in packing order.
         let mut out = batch_norm_backward(
             x,

@@ -28,6 +28,7 @@ use std::mem::MaybeUninit;
 use std::ops::Range;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use super::channel_ops::{combine_moments, combine_sums, plane_moments, plane_sum};
 use super::geometry::flip_kernel;
 use super::matmul::{MatRef, matmul};
 use super::scratch::with_scratch;
@@ -180,14 +181,18 @@ fn transform_kernel_adjoint(du: &[f32], c: usize, o: usize) -> Vec<f32> {
 /// plus `bias[o]` when given: `[n, o, h, w]`.
 ///
 /// With `residual` `[n, o, h, w]` the output is `residual + conv(x)` (a residual block's skip,
-/// added while the output is transposed back instead of in a pass of its own).
+/// added while the output is transposed back instead of in a pass of its own). With
+/// `moments`, also the output's per-channel `[mean; var]` (`2o` values, as
+/// [`moments`](super::channel_ops::moments) gives them), taken from each image while it is still
+/// in cache.
 pub(super) fn forward(
     p: &Winograd,
     x: &[f32],
     w: &[f32],
     bias: Option<&[f32]>,
     residual: Option<&[f32]>,
-) -> Vec<f32> {
+    moments: bool,
+) -> (Vec<f32>, Option<Vec<f32>>) {
     PASSES.fetch_add(1, Ordering::Relaxed);
     let u = transform_kernel(w, p.c, p.o);
     let len = p.n * p.out_len();
@@ -196,8 +201,15 @@ pub(super) fn forward(
         "winograd: residual of the wrong size"
     );
     let mut y = Vec::with_capacity(len);
+    // One entry per output plane, filled only when `moments` (a few KiB: allocated regardless,
+    // so that the parallel chunks below line up with the images).
+    let mut partial = vec![[0f64; 3]; p.n * p.o];
     let threads = rayon::current_num_threads();
-    let images = |i: usize, x_g: &[f32], y_g: &mut [MaybeUninit<f32>], par: Parallelism| {
+    let images = |i: usize,
+                  x_g: &[f32],
+                  y_g: &mut [MaybeUninit<f32>],
+                  part_g: &mut [[f64; 3]],
+                  par: Parallelism| {
         with_scratch(|[hwc, v, m, out]: &mut [Vec<f32>; 4]| {
             let count = x_g.len() / p.in_len();
             transpose_images(x_g, p.c, p.pixels(), hwc);
@@ -206,9 +218,19 @@ pub(super) fn forward(
                 convolve_chunk(p, hwc, &u, range, bias, (v, m), out, par);
             }
             let outputs = out.chunks_exact(p.out_len());
-            for (j, (o_n, y_n)) in outputs.zip(y_g.chunks_exact_mut(p.out_len())).enumerate() {
+            let images = outputs
+                .zip(y_g.chunks_exact_mut(p.out_len()))
+                .zip(part_g.chunks_exact_mut(p.o));
+            for (j, ((o_n, y_n), part_n)) in images.enumerate() {
                 let skip = residual.map(|r| &r[(i + j) * p.out_len()..][..p.out_len()]);
                 transpose_uninit(o_n, p.pixels(), p.o, y_n, skip);
+                if moments {
+                    // SAFETY: `transpose_uninit` wrote every element of `y_n`.
+                    let y_n = unsafe { &*(y_n as *const [MaybeUninit<f32>] as *const [f32]) };
+                    for (plane, part) in y_n.chunks_exact(p.pixels()).zip(part_n.iter_mut()) {
+                        *part = plane_moments(plane);
+                    }
+                }
             }
         })
     };
@@ -218,28 +240,44 @@ pub(super) fn forward(
         y_all
             .par_chunks_mut(group * p.out_len())
             .zip(x.par_chunks(group * p.in_len()))
+            .zip(partial.par_chunks_mut(group * p.o))
             .enumerate()
-            .for_each(|(g, (y_g, x_g))| images(g * group, x_g, y_g, Parallelism::None));
+            .for_each(|(g, ((y_g, x_g), part_g))| {
+                images(g * group, x_g, y_g, part_g, Parallelism::None)
+            });
     } else {
-        images(0, x, y_all, Parallelism::Rayon(threads));
+        images(0, x, y_all, &mut partial, Parallelism::Rayon(threads));
     }
     // SAFETY: every image's output was written by `transpose_uninit`, which writes each of its
     // elements, and the images cover all `len` elements.
     unsafe { y.set_len(len) };
-    y
+    let moments = moments.then(|| combine_moments(&partial, p.n, p.o, p.pixels()));
+    (y, moments)
 }
 
 /// The kernel gradient of [`forward`]: `x` `[n, c, h, w]`, `dy` `[n, o, h, w]` ->
 /// `dW [o, c, 3, 3]`.
 pub(super) fn weight_grad(p: &Winograd, x: &[f32], dy: &[f32]) -> Vec<f32> {
-    gradients(p, x, dy, None).1
+    gradients(p, x, dy, None, false).dw
 }
 
-/// Both gradients of [`forward`]: `(dx [n, c, h, w], dW [o, c, 3, 3])` from `x`, `dy` and the
-/// kernel `w` `[o, c, 3, 3]`.
-pub(super) fn backward(p: &Winograd, x: &[f32], dy: &[f32], w: &[f32]) -> (Vec<f32>, Vec<f32>) {
-    let (dx, dw) = gradients(p, x, dy, Some(w));
-    (dx.unwrap_or_default(), dw)
+/// All gradients of [`forward`] with a bias: `(dx [n, c, h, w], dW [o, c, 3, 3], db [o])`
+/// from `x`, `dy` and the kernel `w` `[o, c, 3, 3]`.
+pub(super) fn backward(
+    p: &Winograd,
+    x: &[f32],
+    dy: &[f32],
+    w: &[f32],
+) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+    let g = gradients(p, x, dy, Some(w), true);
+    (g.dx.unwrap_or_default(), g.dw, g.db.unwrap_or_default())
+}
+
+/// What one sweep of [`gradients`] computed.
+struct Gradients {
+    dx: Option<Vec<f32>>,
+    dw: Vec<f32>,
+    db: Option<Vec<f32>>,
 }
 
 /// The kernel gradient and, given the kernel, the input gradient, in one sweep over the batch.
@@ -247,70 +285,78 @@ pub(super) fn backward(p: &Winograd, x: &[f32], dy: &[f32], w: &[f32]) -> (Vec<f
 /// Each thread takes a share of the images and, a chunk of tiles at a time, sums
 /// `dU_ξ += V_ξᵀ · dM_ξ` in the Winograd domain (the sums are added and transformed back
 /// once) and runs `dy` through the flipped kernel (the input gradient, a same-size 3×3
-/// convolution itself), both from one pixel-major copy of `dy`.
-fn gradients(
-    p: &Winograd,
-    x: &[f32],
-    dy: &[f32],
-    w: Option<&[f32]>,
-) -> (Option<Vec<f32>>, Vec<f32>) {
+/// convolution itself), both from one pixel-major copy of `dy`. With `bias`, also `Σ dy` per
+/// channel (`db`), summed from each image of `dy` as it is transposed.
+fn gradients(p: &Winograd, x: &[f32], dy: &[f32], w: Option<&[f32]>, bias: bool) -> Gradients {
     PASSES.fetch_add(1, Ordering::Relaxed);
     let back = Winograd::new(p.n, p.o, p.h, p.w, p.c);
     let u_back = w.map(|w| transform_kernel(&flip_kernel(w, p.o, p.c, 3, 3), p.o, p.c));
     let len = p.n * p.in_len();
     let mut dx = u_back.as_ref().map(|_| Vec::with_capacity(len));
+    // One entry per plane of `dy`, filled only with `bias` (allocated regardless, so that the
+    // parallel shares below line up with the images).
+    let mut db_partial = vec![[0f64; 1]; p.n * p.o];
     let threads = rayon::current_num_threads();
     let group = p.group(threads);
-    let share =
-        |xs: &[f32], dys: &[f32], mut dxs: Option<&mut [MaybeUninit<f32>]>, par: Parallelism| {
-            let mut du = vec![0f32; XI * p.c * p.o];
-            with_scratch(|[hwc_x, hwc_dy, v, dm, out]: &mut [Vec<f32>; 5]| {
-                let groups = xs
-                    .chunks(group * p.in_len())
-                    .zip(dys.chunks(group * p.out_len()))
-                    .enumerate();
-                for (i, (x_g, dy_g)) in groups {
-                    transpose_images(x_g, p.c, p.pixels(), hwc_x);
-                    transpose_images(dy_g, p.o, p.pixels(), hwc_dy);
-                    if u_back.is_some() {
-                        out.resize(x_g.len(), 0.0);
-                    }
-                    for range in p.chunks(x_g.len() / p.in_len()) {
-                        let rows = range.len();
-                        v.resize(XI * rows * p.c, 0.0);
-                        dm.resize(XI * rows * p.o, 0.0);
-                        input_tiles(p, hwc_x, v, range.clone());
-                        output_tiles_adjoint(p, hwc_dy, dm, range.clone());
-                        for xi in 0..XI {
-                            // V_ξᵀ [c, rows]: V_ξ is tile-major, so this view is column-major.
-                            let lhs = MatRef {
-                                data: &v[xi * rows * p.c..][..rows * p.c],
-                                rows: p.c,
-                                cols: rows,
-                                rs: 1,
-                                cs: p.c,
-                            };
-                            let rhs =
-                                MatRef::row_major(&dm[xi * rows * p.o..][..rows * p.o], rows, p.o);
-                            matmul(&mut du[xi * p.c * p.o..][..p.c * p.o], lhs, rhs, true, par);
-                        }
-                        if let Some(u) = &u_back {
-                            convolve_chunk(&back, hwc_dy, u, range, None, (v, dm), out, par);
-                        }
-                    }
-                    if let Some(dxs) = dxs.as_deref_mut() {
-                        let dx_g = &mut dxs[i * group * p.in_len()..][..x_g.len()];
-                        for (o_n, dx_n) in out
-                            .chunks_exact(p.in_len())
-                            .zip(dx_g.chunks_exact_mut(p.in_len()))
-                        {
-                            transpose_uninit(o_n, p.pixels(), p.c, dx_n, None);
-                        }
+    let share = |xs: &[f32],
+                 dys: &[f32],
+                 mut dxs: Option<&mut [MaybeUninit<f32>]>,
+                 db_part: &mut [[f64; 1]],
+                 par: Parallelism| {
+        let mut du = vec![0f32; XI * p.c * p.o];
+        with_scratch(|[hwc_x, hwc_dy, v, dm, out]: &mut [Vec<f32>; 5]| {
+            let groups = xs
+                .chunks(group * p.in_len())
+                .zip(dys.chunks(group * p.out_len()))
+                .enumerate();
+            for (i, (x_g, dy_g)) in groups {
+                transpose_images(x_g, p.c, p.pixels(), hwc_x);
+                transpose_images(dy_g, p.o, p.pixels(), hwc_dy);
+                if bias {
+                    let db_g = &mut db_part[i * group * p.o..][..dy_g.len() / p.pixels()];
+                    for (plane, part) in dy_g.chunks_exact(p.pixels()).zip(db_g) {
+                        *part = plane_sum(plane);
                     }
                 }
-            });
-            du
-        };
+                if u_back.is_some() {
+                    out.resize(x_g.len(), 0.0);
+                }
+                for range in p.chunks(x_g.len() / p.in_len()) {
+                    let rows = range.len();
+                    v.resize(XI * rows * p.c, 0.0);
+                    dm.resize(XI * rows * p.o, 0.0);
+                    input_tiles(p, hwc_x, v, range.clone());
+                    output_tiles_adjoint(p, hwc_dy, dm, range.clone());
+                    for xi in 0..XI {
+                        // V_ξᵀ [c, rows]: V_ξ is tile-major, so this view is column-major.
+                        let lhs = MatRef {
+                            data: &v[xi * rows * p.c..][..rows * p.c],
+                            rows: p.c,
+                            cols: rows,
+                            rs: 1,
+                            cs: p.c,
+                        };
+                        let rhs =
+                            MatRef::row_major(&dm[xi * rows * p.o..][..rows * p.o], rows, p.o);
+                        matmul(&mut du[xi * p.c * p.o..][..p.c * p.o], lhs, rhs, true, par);
+                    }
+                    if let Some(u) = &u_back {
+                        convolve_chunk(&back, hwc_dy, u, range, None, (v, dm), out, par);
+                    }
+                }
+                if let Some(dxs) = dxs.as_deref_mut() {
+                    let dx_g = &mut dxs[i * group * p.in_len()..][..x_g.len()];
+                    for (o_n, dx_n) in out
+                        .chunks_exact(p.in_len())
+                        .zip(dx_g.chunks_exact_mut(p.in_len()))
+                    {
+                        transpose_uninit(o_n, p.pixels(), p.c, dx_n, None);
+                    }
+                }
+            }
+        });
+        du
+    };
     let du = if p.n >= threads {
         let per = p.n.div_ceil(threads);
         let dx_shares: Vec<Option<&mut [MaybeUninit<f32>]>> = match dx.as_mut() {
@@ -323,7 +369,8 @@ fn gradients(
         x.par_chunks(per * p.in_len())
             .zip(dy.par_chunks(per * p.out_len()))
             .zip(dx_shares)
-            .map(|((xs, dys), dxs)| share(xs, dys, dxs, Parallelism::None))
+            .zip(db_partial.par_chunks_mut(per * p.o))
+            .map(|(((xs, dys), dxs), db_part)| share(xs, dys, dxs, db_part, Parallelism::None))
             .reduce_with(|mut a, b| {
                 a.iter_mut().zip(&b).for_each(|(a, b)| *a += b);
                 a
@@ -331,14 +378,18 @@ fn gradients(
             .unwrap_or_else(|| vec![0f32; XI * p.c * p.o])
     } else {
         let dxs = dx.as_mut().map(|dx| &mut dx.spare_capacity_mut()[..len]);
-        share(x, dy, dxs, Parallelism::Rayon(threads))
+        share(x, dy, dxs, &mut db_partial, Parallelism::Rayon(threads))
     };
     if let Some(dx) = dx.as_mut() {
         // SAFETY: every image's input gradient was written by `transpose_uninit`, which writes
         // each of its elements, and the images cover all `len` elements.
         unsafe { dx.set_len(len) };
     }
-    (dx, transform_kernel_adjoint(&du, p.c, p.o))
+    Gradients {
+        dx,
+        dw: transform_kernel_adjoint(&du, p.c, p.o),
+        db: bias.then(|| combine_sums(&db_partial, p.n, p.o)),
+    }
 }
 
 #[cfg(test)]

@@ -4,7 +4,10 @@
 
 use rand::{Rng, SeedableRng};
 
-use crate::kernels::conv::{conv_backward, conv_backward_weight, conv_forward, winograd_form};
+use crate::kernels::channel_ops::{moments, sums};
+use crate::kernels::conv::{
+    conv_backward, conv_backward_weight, conv_forward, conv_forward_moments, winograd_form,
+};
 use crate::kernels::direct_conv::{conv_backward_weight_direct, conv_forward_direct};
 use crate::kernels::geometry::{Geom, flip_kernel};
 
@@ -82,7 +85,7 @@ fn one_sweep_backward_matches_the_direct_input_gradient() {
         let x = values(n * c * h * w, seed);
         let k = values(o * c * 9, seed + 1);
         let dy = values(n * o * h * w, seed + 3);
-        let (dx, dk) = conv_backward(&g, &x, &dy, &k).expect("backward");
+        let (dx, dk, _) = conv_backward(&g, &x, &dy, &k).expect("backward");
         let dx_direct = conv_forward_direct(&back, &dy, &flip_kernel(&k, o, c, 3, 3), None);
         let ex = rel_err(&dx, &dx_direct);
         assert!(
@@ -93,6 +96,36 @@ fn one_sweep_backward_matches_the_direct_input_gradient() {
             dk,
             conv_backward_weight(&g, &x, &dy),
             "{n}×{c}→{o}×{h}×{w}: kernel gradient"
+        );
+    }
+}
+
+/// The output moments taken inside the Winograd forward and the bias gradient summed inside its
+/// backward equal the separate passes over the output and over `dy` to the last bit: the same
+/// planes summed in the same order, so any plane given to the wrong image or channel shows.
+/// Batches below and above the thread count, 14×14 images (several per group) and 28×28 ones.
+#[test]
+fn folded_moments_and_bias_gradient_equal_their_own_passes() {
+    for (i, &(n, c, o, h, w)) in SHAPES.iter().enumerate() {
+        let g = Geom::new(n, c, h, w, o, 3, 3, (1, 1)).expect("valid geometry");
+        let seed = 200 + 10 * i as u64;
+        let x = values(n * c * h * w, seed);
+        let k = values(o * c * 9, seed + 1);
+        // An offset mean, so a mistake in the shift or the combination shows in the variance.
+        let bias: Vec<f32> = values(o, seed + 2).iter().map(|b| 3.0 + b).collect();
+        let dy = values(n * o * h * w, seed + 3);
+        let (y, m) = conv_forward_moments(&g, &x, &k, Some(&bias));
+        assert_eq!(
+            y,
+            conv_forward(&g, &x, &k, Some(&bias)),
+            "{n}×{c}→{o}×{h}×{w}: output"
+        );
+        assert_eq!(m, moments(&y, n, o, h * w), "{n}×{c}→{o}×{h}×{w}: moments");
+        let (_, _, db) = conv_backward(&g, &x, &dy, &k).expect("backward");
+        assert_eq!(
+            db,
+            sums(&dy, n, o, h * w),
+            "{n}×{c}→{o}×{h}×{w}: bias gradient"
         );
     }
 }
