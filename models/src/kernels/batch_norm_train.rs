@@ -9,16 +9,18 @@
 //!
 //! `dx = a·(g - Σg/M - x̂·Σ(g·x̂)/M)`, `dγ = Σ g·x̂`, `dβ = Σ g`,
 //!
-//! with `x̂ = (x - mean)/√(var+ε)`, `a = γ/√(var+ε)`, `g` the output gradient masked by the ReLU,
-//! sums over the `M` elements of a channel: three passes over the activations in all.
+//! with `x̂ = (x - mean)/√(var+ε)`, `a = γ/√(var+ε)`, `g` the output gradient masked by the ReLU
+//! (the mask recomputed from `x`), sums over the `M` elements of a channel: two passes over the
+//! activations in the backward.
 
-use candle_core::{CpuStorage, CustomOp3, Layout, Result, Shape, Tensor, bail};
+use candle_core::{CpuStorage, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor, bail};
 
 use super::channel_ops::{
     ChannelMoments, affine_planes, collect_uninit_with_capacity, f32_slice, is_fast, lanes,
-    min_planes, planes, reduce_planes, relu_mask, sum_over_batch,
+    min_planes, planes, reduce_planes, sum_over_batch,
 };
 use super::channel_ops::{channel_affine, channel_affine_relu, channel_moments};
+use super::relu_grad::{dx_plane, masked_dx_plane, masked_sums};
 
 /// `y = x̂·γ + β` (then `relu(y)` when `relu`) with `x̂` normalized by the batch's per-channel
 /// mean and biased variance: `x` `[N, C, *spatial]`, `gamma`, `beta` `[C]`. Returns `(y, mean,
@@ -73,11 +75,12 @@ struct BatchNormTrain {
     relu: bool,
 }
 
-/// `(x, y, dy) -> [dx (flattened), dγ [C], dβ [C]]` for the forward op with these parameters
+/// `(x, dy) -> [dx (flattened), dγ [C], dβ [C]]` for the forward op with these parameters
 /// (`[C]` each), without backward. One output buffer holds all three, so that the parameter
 /// gradients need no second pass over the activations.
 struct BatchNormTrainBackward {
     gamma: Vec<f32>,
+    beta: Vec<f32>,
     mean: Vec<f32>,
     var: Vec<f32>,
     eps: f64,
@@ -127,7 +130,7 @@ impl CustomOp3 for BatchNormTrain {
         x: &Tensor,
         gamma_beta: &Tensor,
         stats: &Tensor,
-        y: &Tensor,
+        _y: &Tensor,
         dy: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
         if !x.track_op() && !gamma_beta.track_op() {
@@ -135,12 +138,13 @@ impl CustomOp3 for BatchNormTrain {
         }
         let backward = BatchNormTrainBackward {
             gamma: gamma_beta.get(0)?.to_vec1()?,
+            beta: gamma_beta.get(1)?.to_vec1()?,
             mean: stats.get(0)?.to_vec1()?,
             var: stats.get(1)?.to_vec1()?,
             eps: self.eps,
             relu: self.relu,
         };
-        let flat = x.apply_op3_no_bwd(y, &dy.contiguous()?, &backward)?;
+        let flat = x.apply_op2_no_bwd(&dy.contiguous()?, &backward)?;
         let (len, c) = (x.elem_count(), x.dim(1)?);
         let dx = flat.narrow(0, 0, len)?.reshape(x.shape())?;
         let d_gamma_beta = flat.narrow(0, len, 2 * c)?.reshape((2, c))?;
@@ -152,7 +156,7 @@ impl CustomOp3 for BatchNormTrain {
     }
 }
 
-impl CustomOp3 for BatchNormTrainBackward {
+impl CustomOp2 for BatchNormTrainBackward {
     fn name(&self) -> &'static str {
         "batch-norm-train-backward"
     }
@@ -163,15 +167,13 @@ impl CustomOp3 for BatchNormTrainBackward {
         l1: &Layout,
         s2: &CpuStorage,
         l2: &Layout,
-        s3: &CpuStorage,
-        l3: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let (x, y, dy) = (f32_slice(s1, l1)?, f32_slice(s2, l2)?, f32_slice(s3, l3)?);
-        if l1.shape() != l2.shape() || l1.shape() != l3.shape() {
-            bail!("batch-norm-train backward: x, y and dy shapes differ");
+        let (x, dy) = (f32_slice(s1, l1)?, f32_slice(s2, l2)?);
+        if l1.shape() != l2.shape() {
+            bail!("batch-norm-train backward: x and dy shapes differ");
         }
         let (n, c, s) = planes(l1)?;
-        if [&self.gamma, &self.mean, &self.var]
+        if [&self.gamma, &self.beta, &self.mean, &self.var]
             .iter()
             .any(|v| v.len() != c)
         {
@@ -179,11 +181,11 @@ impl CustomOp3 for BatchNormTrainBackward {
         }
         let out = backward(
             x,
-            y,
             dy,
             None,
             (n, c, s),
-            (&self.gamma, &self.mean, &self.var),
+            (&self.gamma, &self.beta),
+            (&self.mean, &self.var),
             self.eps,
             self.relu,
         );
@@ -209,33 +211,38 @@ pub(super) fn forward(
 }
 
 /// The closed-form backward of the (ReLU-masked) training batch norm on `[n, c, s]` slices: `x`
-/// the input, `y` the output (for the ReLU mask), `dy` its gradient, `gamma`, `mean`, `var` `[c]`
-/// each. Returns `dx` (plus `residual` when given: a skip connection's gradient, added in the same
-/// pass) followed by `dγ` and `dβ` (`c` each) in one buffer.
+/// the input, `dy` the output's gradient, `gamma`, `beta`, `mean`, `var` `[c]` each. Returns `dx`
+/// (plus `residual` when given: a skip connection's gradient, added in the same pass) followed by
+/// `dγ` and `dβ` (`c` each) in one buffer.
+///
+/// With `relu`, the mask is recomputed from the pre-activation `x·a + b` (the forward's own
+/// arithmetic, so the same elements pass) inside the two passes that read `x` anyway, instead of
+/// a pass of its own that read the output and wrote a masked copy of `dy`.
 #[allow(clippy::too_many_arguments)]
 pub(super) fn backward(
     x: &[f32],
-    y: &[f32],
     dy: &[f32],
     residual: Option<&[f32]>,
     (n, c, s): (usize, usize, usize),
-    (gamma, mean, var): (&[f32], &[f32], &[f32]),
+    (gamma, beta): (&[f32], &[f32]),
+    (mean, var): (&[f32], &[f32]),
     eps: f64,
     relu: bool,
 ) -> Vec<f32> {
-    // g: the output gradient through the ReLU.
-    let masked;
-    let g: &[f32] = match relu {
-        true => {
-            masked = relu_mask(dy, y);
-            &masked
-        }
-        false => dy,
-    };
-    // Σ g and Σ g·(x - mean) per plane, then per channel in batch order.
+    let mask: Option<Vec<(f32, f32)>> = relu.then(|| {
+        (0..c)
+            .map(|ch| affine_coefficients(gamma[ch], beta[ch], mean[ch], var[ch], eps))
+            .collect()
+    });
+    // Σ g and Σ g·(x - mean) per plane, g the output gradient through the ReLU; then per channel
+    // in batch order.
     let partial = reduce_planes(n * c, s, |i| {
-        let m = mean[i % c];
-        lanes(&g[i * s..][..s], &x[i * s..][..s], |g, x| [g, g * (x - m)])
+        let (ch, m) = (i % c, mean[i % c]);
+        let (dy, x) = (&dy[i * s..][..s], &x[i * s..][..s]);
+        match &mask {
+            Some(ab) => masked_sums(dy, x, ab[ch], m),
+            None => lanes(dy, x, |g, x| [g, g * (x - m)]),
+        }
     });
     let count = (n * s) as f64;
     let mut d_gamma = vec![0f32; c];
@@ -258,20 +265,12 @@ pub(super) fn backward(
         collect_uninit_with_capacity(x.len(), x.len() + 2 * c, s * min_planes(s), |start, out| {
             for (p, out) in out.chunks_mut(s).enumerate() {
                 let first = start + p * s;
-                let (a, m, q, r) = coef[(first / s) % c];
-                let (g, x) = (&g[first..][..out.len()], &x[first..][..out.len()]);
-                match residual {
-                    Some(res) => {
-                        let res = &res[first..][..out.len()];
-                        for (((dx, &g), &x), &res) in out.iter_mut().zip(g).zip(x).zip(res) {
-                            dx.write((g * a + (x - m) * q + r) + res);
-                        }
-                    }
-                    None => {
-                        for ((dx, &g), &x) in out.iter_mut().zip(g).zip(x) {
-                            dx.write(g * a + (x - m) * q + r);
-                        }
-                    }
+                let ch = (first / s) % c;
+                let (dy, x) = (&dy[first..][..out.len()], &x[first..][..out.len()]);
+                let res = residual.map(|r| &r[first..][..out.len()]);
+                match &mask {
+                    Some(ab) => masked_dx_plane(out, dy, x, res, coef[ch], ab[ch]),
+                    None => dx_plane(out, dy, x, res, coef[ch], |d, _| d),
                 }
             }
         });

@@ -508,12 +508,12 @@ pub(super) fn reduce_planes<const K: usize>(
 }
 
 /// Independent f32 accumulators: one AVX-512 register's worth, so the sums vectorize.
-const LANES: usize = 16;
+pub(super) const LANES: usize = 16;
 
 /// Elements summed in f32 before their partial sums are added in f64: short f32 chains keep the
 /// rounding error near f32's own (≈ 1e-7 relative), the f64 total keeps it there for any plane
 /// size, and the inner loop runs at f32 SIMD speed.
-const BLOCK: usize = 256;
+pub(super) const BLOCK: usize = 256;
 
 /// `Σ f(a[i], b[i])` over two equally long planes: f32 within blocks of [`BLOCK`] elements in
 /// [`LANES`] interleaved accumulators, f64 across blocks, always in the same order.

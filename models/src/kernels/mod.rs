@@ -18,7 +18,8 @@
 //!   per-plane moments and sums it takes while an image is in cache);
 //!   `winograd/portable` and `winograd/avx512` (the tile transforms) → `winograd/tiling`
 //! - `direct_conv` (gemms over shifted copies) → `geometry`, `matmul`, `scratch`, `transpose`
-//! - `batch_norm_train` → `channel_ops`
+//! - `batch_norm_train` → `relu_grad`, `channel_ops`
+//! - `relu_grad` (the backward's passes through the ReLU, portable and AVX-512) → `channel_ops`
 //! - leaves: `conv_algorithm` (the process-wide switch and its environment variable),
 //!   `geometry` (one convolution's sizes), `matmul` (the `gemm` call), `scratch` (per-thread
 //!   buffers), `transpose`, `channel_ops`
@@ -31,6 +32,7 @@ mod direct_conv;
 mod fast_conv;
 mod geometry;
 mod matmul;
+mod relu_grad;
 mod res_block_train;
 mod scratch;
 mod transpose;

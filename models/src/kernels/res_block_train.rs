@@ -295,11 +295,11 @@ impl CustomOp3 for ResBlockTrainBackward<'_> {
         let (dh2, dw2, db2) = conv_backward(&g, h2, dy, p.w2)?;
         let bn2 = batch_norm_backward(
             c1,
-            h2,
             &dh2,
             None,
             shape,
-            (p.gamma2, mean2, var2),
+            (p.gamma2, p.beta2),
+            (mean2, var2),
             self.eps.1,
             true,
         );
@@ -311,11 +311,11 @@ impl CustomOp3 for ResBlockTrainBackward<'_> {
         // dx = the block's + dy (the identity path); then the parameters in packing order.
         let mut out = batch_norm_backward(
             x,
-            h1,
             &dh1,
             Some(dy),
             shape,
-            (p.gamma1, mean1, var1),
+            (p.gamma1, p.beta1),
+            (mean1, var1),
             self.eps.0,
             true,
         );
