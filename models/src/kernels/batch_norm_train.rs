@@ -204,10 +204,19 @@ pub(super) fn forward(
     eps: f64,
     relu: bool,
 ) -> Vec<f32> {
-    let (a, b): (Vec<f32>, Vec<f32>) = (0..c)
-        .map(|ch| affine_coefficients(gamma[ch], beta[ch], mean[ch], var[ch], eps))
-        .unzip();
+    let (a, b) = affine_coefficient_vectors((gamma, beta), (mean, var), eps);
     affine_planes(x, c, s, &a, &b, relu)
+}
+
+/// [`affine_coefficients`] of every channel: `(a [c], b [c])`.
+pub(super) fn affine_coefficient_vectors(
+    (gamma, beta): (&[f32], &[f32]),
+    (mean, var): (&[f32], &[f32]),
+    eps: f64,
+) -> (Vec<f32>, Vec<f32>) {
+    (0..gamma.len())
+        .map(|ch| affine_coefficients(gamma[ch], beta[ch], mean[ch], var[ch], eps))
+        .unzip()
 }
 
 /// The closed-form backward of the (ReLU-masked) training batch norm on `[n, c, s]` slices: `x`

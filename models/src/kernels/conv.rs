@@ -6,10 +6,13 @@
 use candle_core::Result;
 use rayon::prelude::*;
 
-use super::channel_ops::{moments, sums};
+use std::borrow::Cow;
+
+use super::channel_ops::{affine_planes, moments, sums};
 use super::conv_algorithm::{ConvAlgorithm, conv_algorithm};
 use super::direct_conv::{conv_backward_weight_direct, conv_forward_direct};
 use super::geometry::{Geom, flip_kernel};
+use super::transpose::RowAffineRelu;
 use super::winograd::{self, Winograd};
 
 /// Channels in and out from which same-size 3×3 convolutions run Winograd's algorithm.
@@ -33,49 +36,57 @@ pub(super) fn winograd_form(g: &Geom) -> Option<Winograd> {
 /// otherwise [`conv_forward_direct`].
 pub(super) fn conv_forward(g: &Geom, x: &[f32], w: &[f32], bias: Option<&[f32]>) -> Vec<f32> {
     match winograd_form(g) {
-        Some(p) => winograd::forward(&p, x, w, bias, None, false).0,
+        Some(p) => winograd::forward(&p, x, None, w, bias, None, false).0,
         None => conv_forward_direct(g, x, w, bias),
     }
 }
 
-/// [`conv_forward`] and its output's per-channel `[mean; var]` (`2o` values, as
-/// [`moments`] gives them): in Winograd form the moments are taken from each image while the
-/// convolution still has it in cache, instead of in a pass of their own.
+/// [`conv_forward`] of `relu(x·a + b)` (per input channel, `map`) when `map` is given, of `x`
+/// otherwise, and the output's per-channel `[mean; var]` (`2o` values, as [`moments`] gives
+/// them): in Winograd form the map is applied as each image is made pixel-major and the moments
+/// are taken from each output image while it is still in cache, instead of in passes of their
+/// own.
 pub(super) fn conv_forward_moments(
     g: &Geom,
     x: &[f32],
+    map: Option<RowAffineRelu>,
     w: &[f32],
     bias: Option<&[f32]>,
 ) -> (Vec<f32>, Vec<f32>) {
-    match winograd_form(g) {
-        Some(p) => {
-            let (y, m) = winograd::forward(&p, x, w, bias, None, true);
-            let m = m.unwrap_or_else(|| moments(&y, g.n, g.o, g.oh * g.ow));
-            (y, m)
-        }
-        None => {
-            let y = conv_forward_direct(g, x, w, bias);
-            let m = moments(&y, g.n, g.o, g.oh * g.ow);
-            (y, m)
-        }
-    }
+    let (y, m) = match winograd_form(g) {
+        Some(p) => winograd::forward(&p, x, map, w, bias, None, true),
+        None => (conv_forward_direct(g, &mapped(g, x, map), w, bias), None),
+    };
+    let m = m.unwrap_or_else(|| moments(&y, g.n, g.o, g.oh * g.ow));
+    (y, m)
 }
 
-/// `residual + conv_forward(g, x, w, bias)`: a residual block's second convolution and skip.
+/// `residual + conv_forward(g, x, w, bias)`, `x` mapped by `map` as in
+/// [`conv_forward_moments`]: a residual block's second convolution and skip.
 pub(super) fn conv_forward_residual(
     g: &Geom,
     x: &[f32],
+    map: Option<RowAffineRelu>,
     w: &[f32],
     bias: Option<&[f32]>,
     residual: &[f32],
 ) -> Vec<f32> {
     match winograd_form(g) {
-        Some(p) => winograd::forward(&p, x, w, bias, Some(residual), false).0,
+        Some(p) => winograd::forward(&p, x, map, w, bias, Some(residual), false).0,
         None => {
-            let mut y = conv_forward_direct(g, x, w, bias);
+            let mut y = conv_forward_direct(g, &mapped(g, x, map), w, bias);
             add_assign(&mut y, residual);
             y
         }
+    }
+}
+
+/// `x`, or `relu(x·a + b)` per channel when `map` is given, as one buffer (the direct
+/// convolution reads its input in place, so the map cannot ride on a copy it makes anyway).
+fn mapped<'a>(g: &Geom, x: &'a [f32], map: Option<RowAffineRelu>) -> Cow<'a, [f32]> {
+    match map {
+        Some(m) => Cow::Owned(affine_planes(x, g.c, g.h * g.w, m.a, m.b, true)),
+        None => Cow::Borrowed(x),
     }
 }
 
@@ -107,8 +118,9 @@ pub(super) fn conv_backward_input(g: &Geom, dy: &[f32], w: &[f32]) -> Result<Vec
     Ok(conv_forward(&back, dy, &wt, None))
 }
 
-/// All gradients of [`conv_forward`] with a bias at once: `(dx, dW, db)` from `x`, `dy` and the
-/// kernel `w`, `db` being `Σ dy` per output channel.
+/// All gradients of [`conv_forward`] with a bias at once: `(dx, dW, db)` from `x` (mapped by
+/// `map` as in [`conv_forward_moments`]: `dx` is then the gradient with respect to the mapped
+/// input), `dy` and the kernel `w`, `db` being `Σ dy` per output channel.
 ///
 /// In Winograd form the input and kernel gradients share the pixel-major copy of `dy` and each
 /// chunk of its tiles while they are in cache, and `db` is summed from `dy` as it is copied
@@ -116,14 +128,15 @@ pub(super) fn conv_backward_input(g: &Geom, dy: &[f32], w: &[f32]) -> Result<Vec
 pub(super) fn conv_backward(
     g: &Geom,
     x: &[f32],
+    map: Option<RowAffineRelu>,
     dy: &[f32],
     w: &[f32],
 ) -> Result<(Vec<f32>, Vec<f32>, Vec<f32>)> {
     match winograd_form(g) {
-        Some(p) => Ok(winograd::backward(&p, x, dy, w)),
+        Some(p) => Ok(winograd::backward(&p, x, map, dy, w)),
         None => Ok((
             conv_backward_input(g, dy, w)?,
-            conv_backward_weight_direct(g, x, dy),
+            conv_backward_weight_direct(g, &mapped(g, x, map), dy),
             sums(dy, g.n, g.o, g.oh * g.ow),
         )),
     }

@@ -14,11 +14,12 @@ use std::sync::{Arc, Mutex};
 use candle_core::{CpuStorage, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor, bail};
 
 use super::batch_norm_train::batch_norm_train;
-use super::batch_norm_train::{backward as batch_norm_backward, forward as batch_norm_forward};
+use super::batch_norm_train::{affine_coefficient_vectors, backward as batch_norm_backward};
 use super::channel_ops::{f32_slice, is_fast, moments};
 use super::conv::{conv_backward, conv_forward_moments, conv_forward_residual};
 use super::fast_conv::fast_conv2d_bias;
 use super::geometry::Geom;
+use super::transpose::RowAffineRelu;
 
 /// One block's parameters: batch-norm affines `gamma*`, `beta*` `[C]`, kernels `w*`
 /// `[C, C, K, K]` (odd `K`, same padding) and biases `b*` `[C]`.
@@ -115,12 +116,10 @@ pub fn res_block_train(
     Ok((y, Tensor::from_vec(stats, (4, c), x.device())?))
 }
 
-/// What the forward keeps for the backward: the convolutions' inputs, `conv₁`'s output and the
-/// batch statistics.
+/// What the forward keeps for the backward besides the block's input: `conv₁`'s output and the
+/// batch statistics (the convolutions' inputs `relu(bn(·))` are recomputed from these).
 struct Saved {
-    h1: Vec<f32>,
     c1: Vec<f32>,
-    h2: Vec<f32>,
     /// `[mean₁; var₁; mean₂; var₂]`, `4C`.
     stats: Vec<f32>,
 }
@@ -204,30 +203,20 @@ impl CustomOp2 for ResBlockTrain {
         let (x, packed) = (f32_slice(s1, l1)?, f32_slice(s2, l2)?);
         let ((n, c, s), g) = geometry(l1, self.k)?;
         let p = Parts::split(packed, c, self.k)?;
+        // Each norm and ReLU is applied as its convolution makes the pixel-major copy of its input
+        // (`RowAffineRelu`), so `relu(bn(·))` is never stored: the backward maps again.
         let stats1 = moments(x, n, c, s);
-        let (mean1, var1) = stats1.split_at(c);
-        let h1 = batch_norm_forward(
-            x,
-            (c, s),
-            (p.gamma1, p.beta1),
-            (mean1, var1),
-            self.eps.0,
-            true,
-        );
-        let (c1, stats2) = conv_forward_moments(&g, &h1, p.w1, Some(p.b1));
-        let (mean2, var2) = stats2.split_at(c);
-        let h2 = batch_norm_forward(
-            &c1,
-            (c, s),
-            (p.gamma2, p.beta2),
-            (mean2, var2),
-            self.eps.1,
-            true,
-        );
-        let y = conv_forward_residual(&g, &h2, p.w2, Some(p.b2), x);
+        let (a1, b1) =
+            affine_coefficient_vectors((p.gamma1, p.beta1), stats1.split_at(c), self.eps.0);
+        let map1 = RowAffineRelu { a: &a1, b: &b1 };
+        let (c1, stats2) = conv_forward_moments(&g, x, Some(map1), p.w1, Some(p.b1));
+        let (a2, b2) =
+            affine_coefficient_vectors((p.gamma2, p.beta2), stats2.split_at(c), self.eps.1);
+        let map2 = RowAffineRelu { a: &a2, b: &b2 };
+        let y = conv_forward_residual(&g, &c1, Some(map2), p.w2, Some(p.b2), x);
         let stats = [stats1, stats2].concat();
         match self.saved.lock() {
-            Ok(mut saved) => *saved = Some(Saved { h1, c1, h2, stats }),
+            Ok(mut saved) => *saved = Some(Saved { c1, stats }),
             Err(_) => bail!("res-block-train: saved state poisoned by an earlier panic"),
         }
         Ok((CpuStorage::F32(y), l1.shape().clone()))
@@ -280,19 +269,19 @@ impl CustomOp3 for ResBlockTrainBackward<'_> {
         let (x, packed, dy) = (f32_slice(s1, l1)?, f32_slice(s2, l2)?, f32_slice(s3, l3)?);
         let ((n, c, s), g) = geometry(l1, self.k)?;
         let p = Parts::split(packed, c, self.k)?;
-        let Saved { h1, c1, h2, stats } = self.saved;
-        if l3.shape() != l1.shape()
-            || [h1, c1, h2].iter().any(|v| v.len() != x.len())
-            || stats.len() != 4 * c
-        {
+        let Saved { c1, stats } = self.saved;
+        if l3.shape() != l1.shape() || c1.len() != x.len() || stats.len() != 4 * c {
             bail!("res-block-train backward: gradient or saved state does not match the input");
         }
         let (mean1, var1) = (&stats[..c], &stats[c..2 * c]);
         let (mean2, var2) = (&stats[2 * c..3 * c], &stats[3 * c..]);
+        let (a1, b1) = affine_coefficient_vectors((p.gamma1, p.beta1), (mean1, var1), self.eps.0);
+        let (a2, b2) = affine_coefficient_vectors((p.gamma2, p.beta2), (mean2, var2), self.eps.1);
         let shape = (n, c, s);
 
-        // Second half: conv₂, then relu(bn₂).
-        let (dh2, dw2, db2) = conv_backward(&g, h2, dy, p.w2)?;
+        // Second half: conv₂ (its input relu(bn₂(c₁)) mapped again), then relu(bn₂).
+        let map2 = RowAffineRelu { a: &a2, b: &b2 };
+        let (dh2, dw2, db2) = conv_backward(&g, c1, Some(map2), dy, p.w2)?;
         let bn2 = batch_norm_backward(
             c1,
             &dh2,
@@ -307,7 +296,8 @@ impl CustomOp3 for ResBlockTrainBackward<'_> {
         let (dc1, d_gamma_beta2) = bn2.split_at(x.len());
 
         // First half: conv₁, then relu(bn₁).
-        let (dh1, dw1, db1) = conv_backward(&g, h1, dc1, p.w1)?;
+        let map1 = RowAffineRelu { a: &a1, b: &b1 };
+        let (dh1, dw1, db1) = conv_backward(&g, x, Some(map1), dc1, p.w1)?;
         // dx = the block's + dy (the identity path); then the parameters in packing order.
         let mut out = batch_norm_backward(
             x,

@@ -3,23 +3,13 @@
 
 use std::mem::MaybeUninit;
 
-/// `dst [cols, rows] = src [rows, cols]ᵀ`.
+/// `dst [cols, rows] = src [rows, cols]ᵀ`, into memory not yet initialised, plus `add`
+/// `[cols, rows]` when given: every element of `dst[..rows·cols]` is written. (A zero-filled
+/// output cost a `memset` pass.)
 ///
 /// With AVX, in 8×8 blocks of eight loads, 24 shuffles and eight stores (a scalar transpose
 /// costs a load and a strided store per element, a large share of a Winograd training step in
-/// `perf`: docs/benchmarks.md); the edges
-/// and other CPUs go element by element.
-pub(super) fn transpose(src: &[f32], rows: usize, cols: usize, dst: &mut [f32]) {
-    assert!(
-        dst.len() >= rows * cols,
-        "transpose: {rows}×{cols} does not fit the output"
-    );
-    // SAFETY: `dst` has room for rows·cols floats (asserted above).
-    unsafe { transpose_to(src, rows, cols, dst.as_mut_ptr(), None) }
-}
-
-/// [`transpose`] into memory not yet initialised, plus `add` `[cols, rows]` when given: every
-/// element of `dst[..rows·cols]` is written. (A zero-filled output cost a `memset` pass.)
+/// `perf`: docs/benchmarks.md); the edges and other CPUs go element by element.
 pub(super) fn transpose_uninit(
     src: &[f32],
     rows: usize,
@@ -32,25 +22,66 @@ pub(super) fn transpose_uninit(
         "transpose: {rows}×{cols} does not fit the output"
     );
     // SAFETY: `dst` has room for rows·cols floats, `add` holds as many (asserted above).
-    unsafe { transpose_to(src, rows, cols, dst.as_mut_ptr().cast(), add) }
+    unsafe { transpose_to(src, rows, cols, dst.as_mut_ptr().cast(), add, None) }
 }
 
 /// Each `[rows, cols]` image of `src` transposed into `dst` (resized to fit).
 pub(super) fn transpose_images(src: &[f32], rows: usize, cols: usize, dst: &mut Vec<f32>) {
-    dst.resize(src.len(), 0.0);
-    let len = rows * cols;
-    for (s, d) in src.chunks_exact(len).zip(dst.chunks_exact_mut(len)) {
-        transpose(s, rows, cols, d);
+    transpose_images_map(src, rows, cols, None, dst)
+}
+
+/// A per-row `relu(v·a[row] + b[row])`, applied to each element as it is transposed: a
+/// training batch norm and its ReLU, computed where a convolution makes its pixel-major copy of
+/// the channel-major input, so the normalized activations are never stored.
+#[derive(Clone, Copy)]
+pub(super) struct RowAffineRelu<'a> {
+    pub(super) a: &'a [f32],
+    pub(super) b: &'a [f32],
+}
+
+impl RowAffineRelu<'_> {
+    /// The map of row `row` on `v`: the forward's multiply, add and `max` (two roundings, as
+    /// `channel_ops::affine_planes` rounds them).
+    #[inline(always)]
+    fn apply(&self, row: usize, v: f32) -> f32 {
+        (v * self.a[row] + self.b[row]).max(0.0)
     }
 }
 
-/// Writes `dst[j·rows + i] = src[i·cols + j] (+ add[j·rows + i])` for every `i < rows`,
-/// `j < cols`.
+/// [`transpose_images`], each element first mapped by its row's [`RowAffineRelu`] when given.
+pub(super) fn transpose_images_map(
+    src: &[f32],
+    rows: usize,
+    cols: usize,
+    map: Option<RowAffineRelu>,
+    dst: &mut Vec<f32>,
+) {
+    assert!(
+        map.is_none_or(|m| m.a.len() >= rows && m.b.len() >= rows),
+        "transpose: the row map has fewer than {rows} rows"
+    );
+    dst.resize(src.len(), 0.0);
+    let len = rows * cols;
+    for (s, d) in src.chunks_exact(len).zip(dst.chunks_exact_mut(len)) {
+        // SAFETY: `d` has room for rows·cols floats (`dst` was resized to `src`'s length).
+        unsafe { transpose_to(s, rows, cols, d.as_mut_ptr(), None, map) }
+    }
+}
+
+/// Writes `dst[j·rows + i] = map_i(src[i·cols + j]) (+ add[j·rows + i])` for every `i < rows`,
+/// `j < cols`, `map_i` row `i`'s [`RowAffineRelu`] or the identity.
 ///
 /// # Safety
-/// `dst` must be valid for writes of `rows·cols` floats, and `add`, when given, must hold as
-/// many.
-unsafe fn transpose_to(src: &[f32], rows: usize, cols: usize, dst: *mut f32, add: Option<&[f32]>) {
+/// `dst` must be valid for writes of `rows·cols` floats, `add`, when given, must hold as
+/// many, and `map`, when given, must have `rows` coefficients.
+unsafe fn transpose_to(
+    src: &[f32],
+    rows: usize,
+    cols: usize,
+    dst: *mut f32,
+    add: Option<&[f32]>,
+    map: Option<RowAffineRelu>,
+) {
     assert!(
         src.len() >= rows * cols,
         "transpose: {rows}×{cols} does not fit the input"
@@ -72,6 +103,7 @@ unsafe fn transpose_to(src: &[f32], rows: usize, cols: usize, dst: *mut f32, add
                         dst.add(at),
                         add.map(|a| a.as_ptr().add(at)),
                         rows,
+                        map.map(|m| (m.a.as_ptr().add(i), m.b.as_ptr().add(i))),
                     )
                 };
             }
@@ -81,7 +113,8 @@ unsafe fn transpose_to(src: &[f32], rows: usize, cols: usize, dst: *mut f32, add
         for i in i_range {
             for j in j_range.clone() {
                 let at = j * rows + i;
-                let v = src[i * cols + j] + add.map_or(0.0, |a| a[at]);
+                let v = map.map_or(src[i * cols + j], |m| m.apply(i, src[i * cols + j]));
+                let v = v + add.map_or(0.0, |a| a[at]);
                 // SAFETY: at < rows·cols, inside `dst` (the caller's promise).
                 unsafe { dst.add(at).write(v) };
             }
@@ -91,15 +124,35 @@ unsafe fn transpose_to(src: &[f32], rows: usize, cols: usize, dst: *mut f32, add
     scalar(rows8..rows, 0..cols);
 }
 
-/// The 8×8 block at `src` (row stride `ss`), transposed to `dst` (row stride `ds`), plus the
-/// block at `add` (row stride `ds`) when given.
+/// The 8×8 block at `src` (row stride `ss`), each row `k` first mapped to
+/// `max(v·a[k] + b[k], 0)` when `map` gives `(a, b)`, transposed to `dst` (row stride `ds`), plus
+/// the block at `add` (row stride `ds`) when given.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx")]
-unsafe fn block8(src: *const f32, ss: usize, dst: *mut f32, add: Option<*const f32>, ds: usize) {
+unsafe fn block8(
+    src: *const f32,
+    ss: usize,
+    dst: *mut f32,
+    add: Option<*const f32>,
+    ds: usize,
+    map: Option<(*const f32, *const f32)>,
+) {
     use std::arch::x86_64::*;
-    // SAFETY (all loads and stores): the caller guarantees 8 rows of 8 floats at each pointer.
+    // SAFETY (all loads and stores): the caller guarantees 8 rows of 8 floats at each pointer,
+    // and 8 coefficients at each of `map`'s.
     unsafe {
-        let r: [__m256; 8] = std::array::from_fn(|k| _mm256_loadu_ps(src.add(k * ss)));
+        let mut r: [__m256; 8] = std::array::from_fn(|k| _mm256_loadu_ps(src.add(k * ss)));
+        if let Some((a, b)) = map {
+            for (k, row) in r.iter_mut().enumerate() {
+                // Multiply, then add, then max: the roundings of `RowAffineRelu::apply`.
+                let v = _mm256_add_ps(
+                    _mm256_mul_ps(*row, _mm256_set1_ps(*a.add(k))),
+                    _mm256_set1_ps(*b.add(k)),
+                );
+                *row = _mm256_max_ps(v, _mm256_setzero_ps());
+            }
+        }
+        let r = r;
         // Interleave row pairs, then pairs of pairs, then 128-bit halves.
         let t: [__m256; 8] = std::array::from_fn(|k| {
             let (a, b) = (r[k / 2 * 2], r[k / 2 * 2 + 1]);
@@ -133,8 +186,11 @@ unsafe fn block8(src: *const f32, ss: usize, dst: *mut f32, add: Option<*const f
 
 #[cfg(test)]
 mod tests {
-    use super::transpose;
+    use super::{RowAffineRelu, transpose_images, transpose_images_map};
 
+    /// Every element lands where the definition puts it (the AVX blocks and the scalar edges),
+    /// for two images at once, and with a row map each is mapped by its own row's coefficients
+    /// (rows with negative, zero and positive outputs).
     #[test]
     fn matches_the_definition_on_every_edge_case() {
         for (rows, cols) in [
@@ -146,16 +202,22 @@ mod tests {
             (196, 64),
             (16, 7),
         ] {
-            let src: Vec<f32> = (0..rows * cols).map(|v| v as f32).collect();
-            let mut dst = vec![f32::NAN; rows * cols];
-            transpose(&src, rows, cols, &mut dst);
-            for i in 0..rows {
-                for j in 0..cols {
-                    assert_eq!(
-                        dst[j * rows + i],
-                        src[i * cols + j],
-                        "{rows}×{cols} at {i},{j}"
-                    );
+            let len = rows * cols;
+            let src: Vec<f32> = (0..2 * len).map(|v| v as f32 - len as f32).collect();
+            let a: Vec<f32> = (0..rows).map(|r| 0.5 + r as f32 * 0.25).collect();
+            let b: Vec<f32> = (0..rows).map(|r| r as f32 - 3.0).collect();
+            let (mut plain, mut mapped) = (vec![f32::NAN; 3], vec![f32::NAN; 3]);
+            transpose_images(&src, rows, cols, &mut plain);
+            let map = RowAffineRelu { a: &a, b: &b };
+            transpose_images_map(&src, rows, cols, Some(map), &mut mapped);
+            for image in 0..2 {
+                for i in 0..rows {
+                    for j in 0..cols {
+                        let (at, from) = (image * len + j * rows + i, image * len + i * cols + j);
+                        assert_eq!(plain[at], src[from], "{rows}×{cols} at {i},{j}");
+                        let want = (src[from] * a[i] + b[i]).max(0.0);
+                        assert_eq!(mapped[at], want, "{rows}×{cols} mapped at {i},{j}");
+                    }
                 }
             }
         }

@@ -32,7 +32,7 @@ use super::channel_ops::{combine_moments, combine_sums, plane_moments, plane_sum
 use super::geometry::flip_kernel;
 use super::matmul::{MatRef, matmul};
 use super::scratch::with_scratch;
-use super::transpose::{transpose_images, transpose_uninit};
+use super::transpose::{RowAffineRelu, transpose_images, transpose_images_map, transpose_uninit};
 
 #[cfg(target_arch = "x86_64")]
 mod avx512;
@@ -178,7 +178,9 @@ fn transform_kernel_adjoint(du: &[f32], c: usize, o: usize) -> Vec<f32> {
 }
 
 /// The correlation `x [n, c, h, w] ⋆ w [o, c, 3, 3]` with one zero of padding on every side,
-/// plus `bias[o]` when given: `[n, o, h, w]`.
+/// plus `bias[o]` when given: `[n, o, h, w]`. With `input_map`, the correlation of
+/// `relu(x·a[c] + b[c])` instead, mapped as each image is made pixel-major (a batch norm and
+/// ReLU before the convolution that never stores its output).
 ///
 /// With `residual` `[n, o, h, w]` the output is `residual + conv(x)` (a residual block's skip,
 /// added while the output is transposed back instead of in a pass of its own). With
@@ -188,6 +190,7 @@ fn transform_kernel_adjoint(du: &[f32], c: usize, o: usize) -> Vec<f32> {
 pub(super) fn forward(
     p: &Winograd,
     x: &[f32],
+    input_map: Option<RowAffineRelu>,
     w: &[f32],
     bias: Option<&[f32]>,
     residual: Option<&[f32]>,
@@ -212,7 +215,7 @@ pub(super) fn forward(
                   par: Parallelism| {
         with_scratch(|[hwc, v, m, out]: &mut [Vec<f32>; 4]| {
             let count = x_g.len() / p.in_len();
-            transpose_images(x_g, p.c, p.pixels(), hwc);
+            transpose_images_map(x_g, p.c, p.pixels(), input_map, hwc);
             out.resize(y_g.len(), 0.0);
             for range in p.chunks(count) {
                 convolve_chunk(p, hwc, &u, range, bias, (v, m), out, par);
@@ -258,18 +261,20 @@ pub(super) fn forward(
 /// The kernel gradient of [`forward`]: `x` `[n, c, h, w]`, `dy` `[n, o, h, w]` ->
 /// `dW [o, c, 3, 3]`.
 pub(super) fn weight_grad(p: &Winograd, x: &[f32], dy: &[f32]) -> Vec<f32> {
-    gradients(p, x, dy, None, false).dw
+    gradients(p, x, None, dy, None, false).dw
 }
 
 /// All gradients of [`forward`] with a bias: `(dx [n, c, h, w], dW [o, c, 3, 3], db [o])`
-/// from `x`, `dy` and the kernel `w` `[o, c, 3, 3]`.
+/// from `x` (with `input_map`, the convolution's input is `relu(x·a + b)`, and `dx` is the
+/// gradient with respect to that input), `dy` and the kernel `w` `[o, c, 3, 3]`.
 pub(super) fn backward(
     p: &Winograd,
     x: &[f32],
+    input_map: Option<RowAffineRelu>,
     dy: &[f32],
     w: &[f32],
 ) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
-    let g = gradients(p, x, dy, Some(w), true);
+    let g = gradients(p, x, input_map, dy, Some(w), true);
     (g.dx.unwrap_or_default(), g.dw, g.db.unwrap_or_default())
 }
 
@@ -287,7 +292,14 @@ struct Gradients {
 /// once) and runs `dy` through the flipped kernel (the input gradient, a same-size 3×3
 /// convolution itself), both from one pixel-major copy of `dy`. With `bias`, also `Σ dy` per
 /// channel (`db`), summed from each image of `dy` as it is transposed.
-fn gradients(p: &Winograd, x: &[f32], dy: &[f32], w: Option<&[f32]>, bias: bool) -> Gradients {
+fn gradients(
+    p: &Winograd,
+    x: &[f32],
+    x_map: Option<RowAffineRelu>,
+    dy: &[f32],
+    w: Option<&[f32]>,
+    bias: bool,
+) -> Gradients {
     PASSES.fetch_add(1, Ordering::Relaxed);
     let back = Winograd::new(p.n, p.o, p.h, p.w, p.c);
     let u_back = w.map(|w| transform_kernel(&flip_kernel(w, p.o, p.c, 3, 3), p.o, p.c));
@@ -310,7 +322,7 @@ fn gradients(p: &Winograd, x: &[f32], dy: &[f32], w: Option<&[f32]>, bias: bool)
                 .zip(dys.chunks(group * p.out_len()))
                 .enumerate();
             for (i, (x_g, dy_g)) in groups {
-                transpose_images(x_g, p.c, p.pixels(), hwc_x);
+                transpose_images_map(x_g, p.c, p.pixels(), x_map, hwc_x);
                 transpose_images(dy_g, p.o, p.pixels(), hwc_dy);
                 if bias {
                     let db_g = &mut db_part[i * group * p.o..][..dy_g.len() / p.pixels()];

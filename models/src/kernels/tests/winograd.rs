@@ -4,12 +4,13 @@
 
 use rand::{Rng, SeedableRng};
 
-use crate::kernels::channel_ops::{moments, sums};
+use crate::kernels::channel_ops::{affine_planes, moments, sums};
 use crate::kernels::conv::{
     conv_backward, conv_backward_weight, conv_forward, conv_forward_moments, winograd_form,
 };
 use crate::kernels::direct_conv::{conv_backward_weight_direct, conv_forward_direct};
 use crate::kernels::geometry::{Geom, flip_kernel};
+use crate::kernels::transpose::RowAffineRelu;
 
 /// Seeded values in `[-1, 1)`.
 fn values(len: usize, seed: u64) -> Vec<f32> {
@@ -85,7 +86,7 @@ fn one_sweep_backward_matches_the_direct_input_gradient() {
         let x = values(n * c * h * w, seed);
         let k = values(o * c * 9, seed + 1);
         let dy = values(n * o * h * w, seed + 3);
-        let (dx, dk, _) = conv_backward(&g, &x, &dy, &k).expect("backward");
+        let (dx, dk, _) = conv_backward(&g, &x, None, &dy, &k).expect("backward");
         let dx_direct = conv_forward_direct(&back, &dy, &flip_kernel(&k, o, c, 3, 3), None);
         let ex = rel_err(&dx, &dx_direct);
         assert!(
@@ -102,30 +103,49 @@ fn one_sweep_backward_matches_the_direct_input_gradient() {
 
 /// The output moments taken inside the Winograd forward and the bias gradient summed inside its
 /// backward equal the separate passes over the output and over `dy` to the last bit: the same
-/// planes summed in the same order, so any plane given to the wrong image or channel shows.
+/// planes summed in the same order, so any plane given to the wrong image or channel shows. And a
+/// batch norm's `relu(x·a + b)` applied as the input is made pixel-major gives, to the last bit,
+/// what the convolution of the stored activations gives (forward and kernel gradient).
 /// Batches below and above the thread count, 14×14 images (several per group) and 28×28 ones.
 #[test]
-fn folded_moments_and_bias_gradient_equal_their_own_passes() {
+fn folded_moments_bias_gradient_and_input_map_equal_their_own_passes() {
     for (i, &(n, c, o, h, w)) in SHAPES.iter().enumerate() {
         let g = Geom::new(n, c, h, w, o, 3, 3, (1, 1)).expect("valid geometry");
+        let shape = format!("{n}×{c}→{o}×{h}×{w}");
         let seed = 200 + 10 * i as u64;
         let x = values(n * c * h * w, seed);
         let k = values(o * c * 9, seed + 1);
         // An offset mean, so a mistake in the shift or the combination shows in the variance.
         let bias: Vec<f32> = values(o, seed + 2).iter().map(|b| 3.0 + b).collect();
         let dy = values(n * o * h * w, seed + 3);
-        let (y, m) = conv_forward_moments(&g, &x, &k, Some(&bias));
+        let (y, m) = conv_forward_moments(&g, &x, None, &k, Some(&bias));
+        assert_eq!(y, conv_forward(&g, &x, &k, Some(&bias)), "{shape}: output");
+        assert_eq!(m, moments(&y, n, o, h * w), "{shape}: moments");
+        let (_, _, db) = conv_backward(&g, &x, None, &dy, &k).expect("backward");
+        assert_eq!(db, sums(&dy, n, o, h * w), "{shape}: bias gradient");
+
+        // Scales of both signs and shifts that zero about a third of the inputs.
+        let a = values(c, seed + 4);
+        let b: Vec<f32> = values(c, seed + 5).iter().map(|b| b * 0.5).collect();
+        let stored = affine_planes(&x, c, h * w, &a, &b, true);
+        let map = Some(RowAffineRelu { a: &a, b: &b });
+        let (y_map, m_map) = conv_forward_moments(&g, &x, map, &k, Some(&bias));
         assert_eq!(
-            y,
-            conv_forward(&g, &x, &k, Some(&bias)),
-            "{n}×{c}→{o}×{h}×{w}: output"
+            y_map,
+            conv_forward(&g, &stored, &k, Some(&bias)),
+            "{shape}: mapped output"
         );
-        assert_eq!(m, moments(&y, n, o, h * w), "{n}×{c}→{o}×{h}×{w}: moments");
-        let (_, _, db) = conv_backward(&g, &x, &dy, &k).expect("backward");
         assert_eq!(
-            db,
-            sums(&dy, n, o, h * w),
-            "{n}×{c}→{o}×{h}×{w}: bias gradient"
+            m_map,
+            moments(&y_map, n, o, h * w),
+            "{shape}: mapped moments"
+        );
+        let (dx_map, dk_map, _) = conv_backward(&g, &x, map, &dy, &k).expect("backward");
+        let (dx, dk, _) = conv_backward(&g, &stored, None, &dy, &k).expect("backward");
+        assert_eq!(dk_map, dk, "{shape}: mapped kernel gradient");
+        assert_eq!(
+            dx_map, dx,
+            "{shape}: the input gradient does not depend on the input"
         );
     }
 }
