@@ -183,21 +183,10 @@ mod avx512 {
 
 #[cfg(test)]
 mod tests {
+    use super::super::tests::xorshift_values as values;
     use std::mem::MaybeUninit;
 
     use super::{dx_plane, masked_dx_plane, masked_sums, masked_sums_portable, through_relu};
-
-    /// Seeded values in `[-1, 1)` (a xorshift).
-    fn values(len: usize, mut seed: u64) -> Vec<f32> {
-        (0..len)
-            .map(|_| {
-                seed ^= seed << 13;
-                seed ^= seed >> 7;
-                seed ^= seed << 17;
-                (seed >> 40) as f32 / (1u64 << 23) as f32 - 1.0
-            })
-            .collect()
-    }
 
     /// Values of `x` next to the ReLU's threshold whose pre-activation `x·a + b` has one sign when
     /// rounded twice (multiply, then add: the forward's arithmetic) and the other when fused into

@@ -406,21 +406,10 @@ fn gradients(
 
 #[cfg(test)]
 mod tests {
+    use super::super::tests::xorshift_values as values;
     use super::super::transpose::transpose_images;
     use super::tiling::{CHUNK_TILES, LANES, Winograd, XI};
     use super::{input_tiles, output_tiles, output_tiles_adjoint, portable};
-
-    /// Seeded values in `[-1, 1)` (a xorshift: no need for statistical quality).
-    fn values(len: usize, mut seed: u64) -> Vec<f32> {
-        (0..len)
-            .map(|_| {
-                seed ^= seed << 13;
-                seed ^= seed >> 7;
-                seed ^= seed << 17;
-                (seed >> 40) as f32 / (1u64 << 23) as f32 - 1.0
-            })
-            .collect()
-    }
 
     /// Whether the transforms dispatch to the AVX-512 code on this CPU.
     fn has_avx512() -> bool {
