@@ -5,9 +5,10 @@
 //! op input, accumulates the gradient into a zero-filled buffer with an add: a dozen extra passes
 //! over `[N, C, H, W]` activations per block (docs/benchmarks.md). Here the whole
 //! block is one graph node over `x` and its parameters packed into one vector: the forward keeps
-//! what the backward needs (both convolutions' inputs and `conv₁`'s output), and the backward
-//! runs the convolution and batch-norm gradients of the other modules' slice functions back to
-//! back.
+//! what the backward needs besides `x` (`conv₁`'s output and the batch statistics; each norm and
+//! ReLU is applied inside its convolution's pixel-major copy, never stored, and mapped again in
+//! the backward), and the backward runs the convolution and batch-norm gradients of the other
+//! modules' slice functions back to back.
 
 use std::sync::{Arc, Mutex};
 
