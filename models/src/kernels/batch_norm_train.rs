@@ -21,6 +21,7 @@ use super::channel_ops::{
 };
 use super::channel_ops::{channel_affine, channel_affine_relu, channel_moments};
 use super::relu_grad::{dx_plane, masked_dx_plane, masked_sums};
+use super::transpose::RowAffineRelu;
 
 /// `y = x̂·γ + β` (then `relu(y)` when `relu`) with `x̂` normalized by the batch's per-channel
 /// mean and biased variance: `x` `[N, C, *spatial]`, `gamma`, `beta` `[C]`. Returns `(y, mean,
@@ -179,15 +180,20 @@ impl CustomOp2 for BatchNormTrainBackward {
         {
             bail!("batch-norm-train backward: parameters must have {c} elements");
         }
+        let (a, b) = affine_coefficient_vectors(
+            (&self.gamma, &self.beta),
+            (&self.mean, &self.var),
+            self.eps,
+        );
         let out = backward(
             x,
             dy,
             None,
             (n, c, s),
-            (&self.gamma, &self.beta),
+            &self.gamma,
             (&self.mean, &self.var),
             self.eps,
-            self.relu,
+            self.relu.then_some(RowAffineRelu { a: &a, b: &b }),
         );
         let len = out.len();
         Ok((CpuStorage::F32(out), Shape::from(len)))
@@ -220,11 +226,12 @@ pub(super) fn affine_coefficient_vectors(
 }
 
 /// The closed-form backward of the (ReLU-masked) training batch norm on `[n, c, s]` slices: `x`
-/// the input, `dy` the output's gradient, `gamma`, `beta`, `mean`, `var` `[c]` each. Returns `dx`
-/// (plus `residual` when given: a skip connection's gradient, added in the same pass) followed by
-/// `dγ` and `dβ` (`c` each) in one buffer.
+/// the input, `dy` the output's gradient, `gamma`, `mean`, `var` `[c]` each. Returns `dx` (plus
+/// `residual` when given: a skip connection's gradient, added in the same pass) followed by `dγ`
+/// and `dβ` (`c` each) in one buffer.
 ///
-/// With `relu`, the mask is recomputed from the pre-activation `x·a + b` (the forward's own
+/// `relu` is the forward's map `relu(x·a + b)` ([`affine_coefficient_vectors`]) when a ReLU
+/// followed the norm: the mask is recomputed from the pre-activation (the forward's own
 /// arithmetic, so the same elements pass) inside the two passes that read `x` anyway, instead of
 /// a pass of its own that read the output and wrote a masked copy of `dy`.
 #[allow(clippy::too_many_arguments)]
@@ -233,23 +240,18 @@ pub(super) fn backward(
     dy: &[f32],
     residual: Option<&[f32]>,
     (n, c, s): (usize, usize, usize),
-    (gamma, beta): (&[f32], &[f32]),
+    gamma: &[f32],
     (mean, var): (&[f32], &[f32]),
     eps: f64,
-    relu: bool,
+    relu: Option<RowAffineRelu>,
 ) -> Vec<f32> {
-    let mask: Option<Vec<(f32, f32)>> = relu.then(|| {
-        (0..c)
-            .map(|ch| affine_coefficients(gamma[ch], beta[ch], mean[ch], var[ch], eps))
-            .collect()
-    });
     // Σ g and Σ g·(x - mean) per plane, g the output gradient through the ReLU; then per channel
     // in batch order.
     let partial = reduce_planes(n * c, s, |i| {
         let (ch, m) = (i % c, mean[i % c]);
         let (dy, x) = (&dy[i * s..][..s], &x[i * s..][..s]);
-        match &mask {
-            Some(ab) => masked_sums(dy, x, ab[ch], m),
+        match relu {
+            Some(map) => masked_sums(dy, x, (map.a[ch], map.b[ch]), m),
             None => lanes(dy, x, |g, x| [g, g * (x - m)]),
         }
     });
@@ -277,8 +279,8 @@ pub(super) fn backward(
                 let ch = (first / s) % c;
                 let (dy, x) = (&dy[first..][..out.len()], &x[first..][..out.len()]);
                 let res = residual.map(|r| &r[first..][..out.len()]);
-                match &mask {
-                    Some(ab) => masked_dx_plane(out, dy, x, res, coef[ch], ab[ch]),
+                match relu {
+                    Some(map) => masked_dx_plane(out, dy, x, res, coef[ch], (map.a[ch], map.b[ch])),
                     None => dx_plane(out, dy, x, res, coef[ch], |d, _| d),
                 }
             }

@@ -288,10 +288,10 @@ impl CustomOp3 for ResBlockTrainBackward<'_> {
             &dh2,
             None,
             shape,
-            (p.gamma2, p.beta2),
+            p.gamma2,
             (mean2, var2),
             self.eps.1,
-            true,
+            Some(map2),
         );
         drop(dh2);
         let (dc1, d_gamma_beta2) = bn2.split_at(x.len());
@@ -305,10 +305,10 @@ impl CustomOp3 for ResBlockTrainBackward<'_> {
             &dh1,
             Some(dy),
             shape,
-            (p.gamma1, p.beta1),
+            p.gamma1,
             (mean1, var1),
             self.eps.0,
-            true,
+            Some(map1),
         );
         drop(dh1);
         out.reserve(packed.len() - 2 * c);
