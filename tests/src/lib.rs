@@ -46,6 +46,15 @@ pub fn cpu() -> realnvp_runtime::LoadOptions {
     }
 }
 
+/// `max |a[i] - b[i]|` over equal-length slices (0 for empty ones).
+pub fn max_abs_gap(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len(), "max_abs_gap: slices of different lengths");
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
+}
+
 /// A three-scale image model small enough for quick tests: 2×8×8 pixels, instance norm.
 pub fn three_scale_config() -> FlowConfig {
     let mut config = FlowConfig::multi_scale_image((2, 8, 8), 3, 4, 1);

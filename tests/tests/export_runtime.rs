@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use candle_core::{DType, Device, Tensor};
-use realnvp_e2e::{colour_config, cpu, examples, three_scale_config, venv_python};
+use realnvp_e2e::{colour_config, cpu, examples, max_abs_gap, three_scale_config, venv_python};
 use realnvp_models::testing::randomize;
 use realnvp_models::{FlowConfig, Mode, RealNvp};
 use realnvp_runtime::{BundleError, Flow, RuntimeError};
@@ -61,19 +61,10 @@ fn runtime_matches_candle_for_every_model_kind() -> Result<()> {
             .0
             .flatten_all()?
             .to_vec1::<f32>()?;
-        let z_err = enc
-            .z
-            .iter()
-            .zip(&z)
-            .map(|(a, b)| (a - b).abs())
-            .fold(0.0, f32::max);
+        let z_err = max_abs_gap(&enc.z, &z);
         assert!(z_err < 1e-4, "{name}: z differs by {z_err}");
         let back = flow.decode(&enc.z, n)?;
-        let rt = back
-            .iter()
-            .zip(&xs)
-            .map(|(a, b)| (a - b).abs())
-            .fold(0.0, f32::max);
+        let rt = max_abs_gap(&back, &xs);
         // ONNX Runtime's fused f32 kernels round differently from candle's; 5e-3 pixel units is
         // still 2e-5 of the data range.
         assert!(rt < 5e-3, "{name}: decode(encode(x)) off by {rt}");

@@ -75,11 +75,7 @@ fn trained_models_score_the_same_in_onnx_runtime_as_in_candle() -> Result<()> {
         }
         let enc = flow.encode(&xs, n)?;
         let back = flow.decode(&enc.z, n)?;
-        let err = back
-            .iter()
-            .zip(&xs)
-            .map(|(a, b)| (a - b).abs())
-            .fold(0.0, f32::max);
+        let err = realnvp_e2e::max_abs_gap(&back, &xs);
         assert!(err < 5e-3, "{preset}: decode(encode(x)) off by {err}");
         let samples = flow.sample(8, 0.7, 3)?;
         assert_eq!(
@@ -117,12 +113,7 @@ fn trained_models_score_the_same_in_onnx_runtime_as_in_candle() -> Result<()> {
             DataKind::Vector => {
                 let enc = flow.encode(&samples, 8)?;
                 let z = flow.sample_latent(8, 0.7, 3)?;
-                let err = enc
-                    .z
-                    .iter()
-                    .zip(&z)
-                    .map(|(a, b)| (a - b).abs())
-                    .fold(0.0, f32::max);
+                let err = realnvp_e2e::max_abs_gap(&enc.z, &z);
                 assert!(
                     err < 1e-3,
                     "{preset}: encode(sample) off its latent by {err}"

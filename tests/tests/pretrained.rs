@@ -71,11 +71,7 @@ fn pretrained_bundle_scores_what_its_run_scores() -> Result<()> {
     let x = x.flatten_all()?.to_vec1::<f32>()?;
     let encoded = flow.encode(&x, all)?;
     let back = flow.decode(&encoded.z, all)?;
-    let worst = x
-        .iter()
-        .zip(&back)
-        .map(|(a, b)| (a - b).abs())
-        .fold(0f32, f32::max);
+    let worst = realnvp_e2e::max_abs_gap(&x, &back);
     assert!(worst < 1e-2, "decode(encode(x)) off by {worst} pixel units");
     assert!(
         x.iter()

@@ -16,12 +16,11 @@
 use candle_core::{CpuStorage, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor, bail};
 
 use super::channel_ops::{
-    ChannelMoments, affine_planes, collect_uninit_with_capacity, f32_slice, is_fast, lanes,
-    min_planes, planes, reduce_planes, sum_over_batch,
+    ChannelMoments, RowAffineRelu, affine_planes, collect_uninit_with_capacity, f32_slice, is_fast,
+    lanes, min_planes, planes, reduce_planes, sum_over_batch,
 };
 use super::channel_ops::{channel_affine, channel_affine_relu, channel_moments};
 use super::relu_grad::{dx_plane, masked_dx_plane, masked_sums};
-use super::transpose::RowAffineRelu;
 
 /// `y = x̂·γ + β` (then `relu(y)` when `relu`) with `x̂` normalized by the batch's per-channel
 /// mean and biased variance: `x` `[N, C, *spatial]`, `gamma`, `beta` `[C]`. Returns `(y, mean,

@@ -376,9 +376,37 @@ pub(super) fn combine_sums(partial: &[[f64; 1]], n: usize, c: usize) -> Vec<f32>
         .collect()
 }
 
+/// A batch norm's per-channel map of one element, `v·a + b`: a multiply, then an add. Two
+/// roundings, as the exported graph's separate `Mul` and `Add`; a fused multiply-add rounds once
+/// and can move an element across the ReLU's threshold, so the backward's recomputed mask would
+/// no longer be the forward's. This is the rule's one home: the scalar kernels call it and the
+/// SIMD ones (`transpose::block8`, `relu_grad::avx512`) issue the same two instructions, which
+/// their tests pin to it.
+#[inline(always)]
+pub(super) fn scale_shift(v: f32, a: f32, b: f32) -> f32 {
+    v * a + b
+}
+
+/// A per-row `relu(v·a[row] + b[row])`: a training batch norm and its ReLU, applied where a
+/// convolution makes its pixel-major copy of the channel-major input (`transpose`), so the
+/// normalized activations are never stored, and given to the batch norm's backward, which
+/// recomputes the ReLU's mask from it.
+#[derive(Clone, Copy)]
+pub(super) struct RowAffineRelu<'a> {
+    pub(super) a: &'a [f32],
+    pub(super) b: &'a [f32],
+}
+
+impl RowAffineRelu<'_> {
+    /// The map of row `row` on `v`.
+    #[inline(always)]
+    pub(super) fn apply(&self, row: usize, v: f32) -> f32 {
+        scale_shift(v, self.a[row], self.b[row]).max(0.0)
+    }
+}
+
 /// `x·a[c] + b[c]` (then `max(·, 0)` when `relu`) for every element of the `S`-element planes of
-/// `x`, plane `i` being channel `i % C`. Two roundings, as the unfused mul and add of the ONNX
-/// graph.
+/// `x`, plane `i` being channel `i % C`, rounded as [`scale_shift`].
 pub(super) fn affine_planes(
     x: &[f32],
     c: usize,
@@ -388,8 +416,8 @@ pub(super) fn affine_planes(
     relu: bool,
 ) -> Vec<f32> {
     match relu {
-        true => map_planes(x, c, s, |ch, x| (x * a[ch] + b[ch]).max(0.0)),
-        false => map_planes(x, c, s, |ch, x| x * a[ch] + b[ch]),
+        true => map_planes(x, c, s, |ch, x| scale_shift(x, a[ch], b[ch]).max(0.0)),
+        false => map_planes(x, c, s, |ch, x| scale_shift(x, a[ch], b[ch])),
     }
 }
 

@@ -8,11 +8,10 @@ use rayon::prelude::*;
 
 use std::borrow::Cow;
 
-use super::channel_ops::{affine_planes, moments, sums};
+use super::channel_ops::{RowAffineRelu, affine_planes, moments, sums};
 use super::conv_algorithm::{ConvAlgorithm, conv_algorithm};
 use super::direct_conv::{conv_backward_weight_direct, conv_forward_direct};
 use super::geometry::{Geom, flip_kernel};
-use super::transpose::RowAffineRelu;
 use super::winograd::{self, Winograd};
 
 /// Channels in and out from which same-size 3×3 convolutions run Winograd's algorithm.

@@ -20,9 +20,11 @@
 //! - `direct_conv` (gemms over shifted copies) → `geometry`, `matmul`, `scratch`, `transpose`
 //! - `batch_norm_train` → `relu_grad`, `channel_ops`
 //! - `relu_grad` (the backward's passes through the ReLU, portable and AVX-512) → `channel_ops`
+//! - `transpose` (plain, or each element mapped by a batch norm + ReLU on the way) →
+//!   `channel_ops` (`RowAffineRelu`, the map, and `scale_shift`, its rounding rule)
 //! - leaves: `conv_algorithm` (the process-wide switch and its environment variable),
 //!   `geometry` (one convolution's sizes), `matmul` (the `gemm` call), `scratch` (per-thread
-//!   buffers), `transpose`, `channel_ops`
+//!   buffers), `channel_ops`
 
 mod batch_norm_train;
 mod channel_ops;

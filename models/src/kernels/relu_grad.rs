@@ -10,13 +10,13 @@
 
 use std::mem::MaybeUninit;
 
-use super::channel_ops::{BLOCK, LANES, lanes};
+use super::channel_ops::{BLOCK, LANES, lanes, scale_shift};
 
 /// `dy` through a ReLU whose input was `x·a + b`: `dy` where that is positive, else 0 (the
 /// forward's `max(x·a + b, 0)` passes exactly those elements).
 #[inline(always)]
 fn through_relu(dy: f32, x: f32, (a, b): (f32, f32)) -> f32 {
-    if x * a + b > 0.0 { dy } else { 0.0 }
+    if scale_shift(x, a, b) > 0.0 { dy } else { 0.0 }
 }
 
 /// One plane of `dx = g·a + (x - mean)·q + r` (plus `res`), `g = grad(dy, x)` the output gradient
@@ -89,7 +89,7 @@ mod avx512 {
     /// `dy` where `x·a + b > 0`, else 0, for 16 lanes.
     #[target_feature(enable = "avx512f")]
     fn through_relu16(d: __m512, x: __m512, a: __m512, b: __m512) -> __m512 {
-        // Multiply, then add: the forward's two roundings, not a fused multiply-add.
+        // Multiply, then add: `channel_ops::scale_shift`'s two roundings, not a fused multiply-add.
         let pre = _mm512_add_ps(_mm512_mul_ps(x, a), b);
         let keep = _mm512_cmp_ps_mask::<_CMP_GT_OQ>(pre, _mm512_setzero_ps());
         _mm512_maskz_mov_ps(keep, d)

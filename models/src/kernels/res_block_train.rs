@@ -16,11 +16,10 @@ use candle_core::{CpuStorage, CustomOp2, CustomOp3, Layout, Result, Shape, Tenso
 
 use super::batch_norm_train::batch_norm_train;
 use super::batch_norm_train::{affine_coefficient_vectors, backward as batch_norm_backward};
-use super::channel_ops::{f32_slice, is_fast, moments};
+use super::channel_ops::{RowAffineRelu, f32_slice, is_fast, moments};
 use super::conv::{conv_backward, conv_forward_moments, conv_forward_residual};
 use super::fast_conv::fast_conv2d_bias;
 use super::geometry::Geom;
-use super::transpose::RowAffineRelu;
 
 /// One block's parameters: batch-norm affines `gamma*`, `beta*` `[C]`, kernels `w*`
 /// `[C, C, K, K]` (odd `K`, same padding) and biases `b*` `[C]`.

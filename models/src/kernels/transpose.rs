@@ -3,6 +3,8 @@
 
 use std::mem::MaybeUninit;
 
+use super::channel_ops::RowAffineRelu;
+
 /// `dst [cols, rows] = src [rows, cols]ᵀ`, into memory not yet initialised, plus `add`
 /// `[cols, rows]` when given: every element of `dst[..rows·cols]` is written. (A zero-filled
 /// output cost a `memset` pass.)
@@ -28,24 +30,6 @@ pub(super) fn transpose_uninit(
 /// Each `[rows, cols]` image of `src` transposed into `dst` (resized to fit).
 pub(super) fn transpose_images(src: &[f32], rows: usize, cols: usize, dst: &mut Vec<f32>) {
     transpose_images_map(src, rows, cols, None, dst)
-}
-
-/// A per-row `relu(v·a[row] + b[row])`, applied to each element as it is transposed: a
-/// training batch norm and its ReLU, computed where a convolution makes its pixel-major copy of
-/// the channel-major input, so the normalized activations are never stored.
-#[derive(Clone, Copy)]
-pub(super) struct RowAffineRelu<'a> {
-    pub(super) a: &'a [f32],
-    pub(super) b: &'a [f32],
-}
-
-impl RowAffineRelu<'_> {
-    /// The map of row `row` on `v`: the forward's multiply, add and `max` (two roundings, as
-    /// `channel_ops::affine_planes` rounds them).
-    #[inline(always)]
-    fn apply(&self, row: usize, v: f32) -> f32 {
-        (v * self.a[row] + self.b[row]).max(0.0)
-    }
 }
 
 /// [`transpose_images`], each element first mapped by its row's [`RowAffineRelu`] when given.
@@ -144,7 +128,7 @@ unsafe fn block8(
         let mut r: [__m256; 8] = std::array::from_fn(|k| _mm256_loadu_ps(src.add(k * ss)));
         if let Some((a, b)) = map {
             for (k, row) in r.iter_mut().enumerate() {
-                // Multiply, then add, then max: the roundings of `RowAffineRelu::apply`.
+                // Multiply, then add (`channel_ops::scale_shift`'s two roundings), then max.
                 let v = _mm256_add_ps(
                     _mm256_mul_ps(*row, _mm256_set1_ps(*a.add(k))),
                     _mm256_set1_ps(*b.add(k)),
@@ -187,6 +171,7 @@ unsafe fn block8(
 #[cfg(test)]
 mod tests {
     use super::{RowAffineRelu, transpose_images, transpose_images_map};
+    use crate::kernels::channel_ops::scale_shift;
 
     /// Every element lands where the definition puts it (the AVX blocks and the scalar edges),
     /// for two images at once, and with a row map each is mapped by its own row's coefficients
@@ -215,7 +200,7 @@ mod tests {
                     for j in 0..cols {
                         let (at, from) = (image * len + j * rows + i, image * len + i * cols + j);
                         assert_eq!(plain[at], src[from], "{rows}×{cols} at {i},{j}");
-                        let want = (src[from] * a[i] + b[i]).max(0.0);
+                        let want = scale_shift(src[from], a[i], b[i]).max(0.0);
                         assert_eq!(mapped[at], want, "{rows}×{cols} mapped at {i},{j}");
                     }
                 }

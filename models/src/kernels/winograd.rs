@@ -28,11 +28,11 @@ use std::mem::MaybeUninit;
 use std::ops::Range;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use super::channel_ops::{combine_moments, combine_sums, plane_moments, plane_sum};
+use super::channel_ops::{RowAffineRelu, combine_moments, combine_sums, plane_moments, plane_sum};
 use super::geometry::flip_kernel;
 use super::matmul::{MatRef, matmul};
 use super::scratch::with_scratch;
-use super::transpose::{RowAffineRelu, transpose_images, transpose_images_map, transpose_uninit};
+use super::transpose::{transpose_images, transpose_images_map, transpose_uninit};
 
 #[cfg(target_arch = "x86_64")]
 mod avx512;

@@ -4,13 +4,12 @@
 
 use rand::{Rng, SeedableRng};
 
-use crate::kernels::channel_ops::{affine_planes, moments, sums};
+use crate::kernels::channel_ops::{RowAffineRelu, affine_planes, moments, sums};
 use crate::kernels::conv::{
     conv_backward, conv_backward_weight, conv_forward, conv_forward_moments, winograd_form,
 };
 use crate::kernels::direct_conv::{conv_backward_weight_direct, conv_forward_direct};
 use crate::kernels::geometry::{Geom, flip_kernel};
-use crate::kernels::transpose::RowAffineRelu;
 
 /// Seeded values in `[-1, 1)`.
 fn values(len: usize, seed: u64) -> Vec<f32> {
