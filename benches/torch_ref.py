@@ -38,7 +38,7 @@ Every result of the first five is one line `ENGINE METRIC BATCH VALUE` (BATCH is
 does not apply), e.g. `torch score 64 215.3`; other lines start with `#`.
 
 quality: `torch_ref.py quality --seconds S --threads T --seed N [--batch 64] [--lr 1e-3]
-[--out FILE.json]`. Like `trainer fit --preset fmnist-small --data fmnist` with its defaults:
+[--max-steps N] [--eval-every K] [--eval-examples M] [--out FILE.json]`. Like `trainer fit --preset fmnist-small --data fmnist` with its defaults:
 Adam (0.9, 0.999, eps 1e-8) at a constant --lr, no clipping, no flips, batches of --batch drawn
 from a fresh shuffle of the 60k training images each epoch (the incomplete last batch dropped),
 x = p + u with u ~ U[0, 1) fresh per batch, loss = mean bits/dim + 5e-5 * sum of the squared s
@@ -48,6 +48,10 @@ training stops after the step that crosses --seconds. Then, in eval mode (runnin
 the mean bits/dim over the 10k test images with u = 0.5 and with one random u per image (K = 1,
 a generator seeded with --seed). Weights, batch order and noise are seeded with --seed too (their
 random streams are PyTorch's, not the trainer's).
+For the matched-step comparison (docs/results/side-by-side/matched-steps.sh): --max-steps N stops
+after N steps as well, and --eval-every K scores the first --eval-examples test images at u = 0.5
+every K steps, in eval mode, as `trainer fit --eval-every K --eval-examples M` does; the JSON
+object's "curve" lists (step, bits/dim), and that time is kept off the training clock.
 """
 
 import argparse
@@ -548,8 +552,22 @@ def mode_quality(args):
     gen = torch.Generator().manual_seed(args.seed)
     per_epoch = len(train) // args.batch
     order, index = torch.randperm(len(train), generator=gen), 0
+    bits = NUMEL * math.log(2)
+    curve = []  # (step, u = 0.5 bits/dim on the first --eval-examples test images), as `trainer fit` logs it
+
+    def evaluate_head():
+        model.eval()
+        head, total = test[: args.eval_examples], 0.0
+        with torch.no_grad():
+            for i in range(0, len(head), args.eval_batch):
+                _, lp = model(head[i : i + args.eval_batch].float() + 0.5)
+                total += float((-lp.double() / bits).sum())
+        model.train()
+        return total / len(head)
+
     model.train()
     steps = skipped = in_a_row = 0
+    eval_s = 0.0  # time spent in evaluate_head, kept off the training clock
     start = time.perf_counter()
     while True:
         if index == per_epoch:
@@ -575,16 +593,20 @@ def mode_quality(args):
             if in_a_row >= 10:
                 sys.exit(f"torch_ref: {in_a_row} non-finite steps in a row at step {steps + 1}")
         steps += 1
-        elapsed = time.perf_counter() - start
+        if args.eval_every and steps % args.eval_every == 0:
+            t = time.perf_counter()
+            curve.append((steps, round(evaluate_head(), 5)))
+            eval_s += time.perf_counter() - t
+            print(f"# step {steps}: test {curve[-1][1]:.4f} bits/dim (u = 0.5)", file=sys.stderr, flush=True)
+        elapsed = time.perf_counter() - start - eval_s
         if steps % 100 == 0:
             print(f"# step {steps}, {elapsed:.0f} s, loss {loss.item():.4f}", file=sys.stderr, flush=True)
-        if elapsed >= args.seconds:
+        if elapsed >= args.seconds or steps == args.max_steps:
             break
     train_wall = elapsed
 
     model.eval()
     eval_gen = torch.Generator().manual_seed(args.seed)
-    bits = NUMEL * math.log(2)
     start = time.perf_counter()
     sums = {"half": 0.0, "random": 0.0}
     with torch.no_grad():
@@ -611,6 +633,8 @@ def mode_quality(args):
         "lr": args.lr,
         "skipped_steps": skipped,
         "layout": 2,
+        "eval_examples": args.eval_examples,
+        "curve": curve,
     }
     text = json.dumps(result)
     print(text, flush=True)
@@ -661,6 +685,10 @@ def main():
     p.add_argument("--seed", type=int, default=0, help="quality: weights, batch order, noise, eval u")
     p.add_argument("--lr", type=float, default=1e-3, help="quality: Adam's constant learning rate")
     p.add_argument("--eval-batch", type=int, default=50, help="quality: test images per eval call")
+    p.add_argument("--max-steps", type=int, default=0, help="quality: stop after this many steps too (0: no limit)")
+    p.add_argument("--eval-every", type=int, default=0,
+                   help="quality: every this many steps, u = 0.5 bits/dim on the first --eval-examples test images")
+    p.add_argument("--eval-examples", type=int, default=2000, help="quality: test images of --eval-every")
     p.add_argument("--out", help="quality: also write the JSON object to this file")
     args = p.parse_args()
     global HIDDEN, BLOCKS
