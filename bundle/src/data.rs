@@ -6,6 +6,10 @@
 //! (class subfolders are common), skipping every file and folder whose name starts with `.` (editor and
 //! system files such as `.DS_Store`, `.ipynb_checkpoints`), sorted by path so that the order, and so every
 //! seeded split or output row, is the same on every machine.
+//!
+//! **CSV files of vectors.** How `trainer fit --data csv:FILE` and `runtime score` read a table's lines
+//! ([`csv_lines`], [`is_csv_header`], [`csv_number`]) and how both programs write one ([`vectors_csv`]); each
+//! reader checks the numbers (finite, how many per row) with its own typed errors.
 
 use std::path::{Path, PathBuf};
 
@@ -46,6 +50,34 @@ pub fn image_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
     Ok(out)
 }
 
+/// The lines of a CSV table that hold cells: `(line number from 1, cells)`. Cells are separated by commas and
+/// trimmed of spaces and double quotes (`"1.5"` as pandas may quote it is the number 1.5); blank lines and
+/// lines starting with `#` (comments) are left out.
+pub fn csv_lines(text: &str) -> impl Iterator<Item = (usize, Vec<&str>)> {
+    text.lines().enumerate().filter_map(|(i, line)| {
+        let line = line.trim();
+        (!line.is_empty() && !line.starts_with('#')).then(|| {
+            let cells = line
+                .split(',')
+                .map(|c| c.trim().trim_matches('"'))
+                .collect();
+            (i + 1, cells)
+        })
+    })
+}
+
+/// Whether the first of [`csv_lines`] is a header: when any of its cells is not a number ([`csv_number`]),
+/// so header-less tables such as scikit-learn's `digits.csv.gz` read too.
+pub fn is_csv_header(cells: &[&str]) -> bool {
+    cells.iter().any(|c| csv_number(c).is_none())
+}
+
+/// A cell as an `f32`, when it is a number in Rust's syntax. `NaN`, `inf` and values beyond `f32` (which
+/// become ±∞) are numbers here: each reader refuses them as not finite, naming the line.
+pub fn csv_number(cell: &str) -> Option<f32> {
+    cell.parse().ok()
+}
+
 /// Rows of `dim` values as CSV with a header `x0,x1,…`, each value the shortest decimal that reads back to
 /// the same `f32`: what `trainer sample` and `runtime sample` write for vector models, and what
 /// `trainer fit --data csv:FILE` and `runtime score` read.
@@ -66,6 +98,26 @@ pub fn vectors_csv(x: &[f32], dim: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn csv_lines_trim_quotes_and_skip_blank_and_comment_lines() {
+        let text = "# made by hand\n\"a\", b ,c\r\n\n  \n1,\"2.5\", -3\n# more\nx,,4\n";
+        let lines: Vec<(usize, Vec<&str>)> = csv_lines(text).collect();
+        assert_eq!(
+            lines,
+            vec![
+                (2, vec!["a", "b", "c"]),
+                (5, vec!["1", "2.5", "-3"]),
+                (7, vec!["x", "", "4"]),
+            ]
+        );
+        assert!(is_csv_header(&lines[0].1));
+        assert!(!is_csv_header(&lines[1].1));
+        assert!(is_csv_header(&lines[2].1));
+        assert_eq!(csv_number("2.5"), Some(2.5));
+        assert_eq!(csv_number("1e39"), Some(f32::INFINITY));
+        assert_eq!(csv_number(""), None);
+    }
 
     #[test]
     fn recursive_sorted_and_hidden_skipped() -> std::io::Result<()> {

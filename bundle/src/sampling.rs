@@ -1,11 +1,14 @@
 //! One sampling call's rule, shared by `trainer sample` (candle) and `runtime sample` (ONNX Runtime): which
-//! requests are accepted, and the seeded latent draw. Because both draw through [`draw_latent`], the same
+//! requests are accepted, the seeded latent draw, and which file a sample goes to ([`SampleOutput`]). Because both draw through [`draw_latent`], the same
 //! model, seed and temperature give the same latents, and so the same samples, in both programs.
 
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand_distr::{Distribution, StandardNormal};
 
+use std::path::{Path, PathBuf};
+
+use crate::DataKind;
 use crate::names::MAX_SAMPLE_VALUES;
 
 /// Why a sampling request is refused.
@@ -66,9 +69,101 @@ pub fn draw_latent(n: usize, dim: usize, temperature: f32, seed: u64) -> Vec<f32
         .collect()
 }
 
+/// What a file of samples holds, chosen by the model's data and the file's extension (in any case): the rule
+/// of `trainer sample --out` and `runtime sample --out`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SampleOutput {
+    /// An image grid (`.png`, image models).
+    Grid,
+    /// A scatter plot of the first two coordinates (`.png`, vector models), [`SCATTER_SIZE`] pixels square.
+    Scatter,
+    /// The vectors as CSV (`.csv`, vector models), as [`crate::data::vectors_csv`] writes them.
+    Csv,
+}
+
+/// The side of a [`SampleOutput::Scatter`] picture, in pixels.
+pub const SCATTER_SIZE: u32 = 512;
+
+/// A file of samples whose extension does not suit the model's data.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{} must end in {} for {} model", .path.display(), suited_extensions(*.kind), a_kind(*.kind))]
+pub struct UnsuitedSampleFile {
+    /// The file asked for.
+    pub path: PathBuf,
+    /// The model's data.
+    pub kind: DataKind,
+}
+
+fn suited_extensions(kind: DataKind) -> &'static str {
+    match kind {
+        DataKind::Image => ".png",
+        DataKind::Vector => ".csv or .png",
+    }
+}
+
+fn a_kind(kind: DataKind) -> &'static str {
+    match kind {
+        DataKind::Image => "an image",
+        DataKind::Vector => "a vector",
+    }
+}
+
+impl SampleOutput {
+    /// The output for `path` and a model of `kind`; callers refuse anything else before sampling.
+    pub fn for_path(path: &Path, kind: DataKind) -> Result<Self, UnsuitedSampleFile> {
+        let ext = path
+            .extension()
+            .map(|e| e.to_string_lossy().to_ascii_lowercase())
+            .unwrap_or_default();
+        match (kind, ext.as_str()) {
+            (DataKind::Image, "png") => Ok(SampleOutput::Grid),
+            (DataKind::Vector, "png") => Ok(SampleOutput::Scatter),
+            (DataKind::Vector, "csv") => Ok(SampleOutput::Csv),
+            _ => Err(UnsuitedSampleFile {
+                path: path.to_path_buf(),
+                kind,
+            }),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_sample_file_is_chosen_by_data_and_extension_in_any_case() {
+        use DataKind::{Image, Vector};
+        for (name, kind, want) in [
+            ("grid.png", Image, SampleOutput::Grid),
+            ("GRID.PNG", Image, SampleOutput::Grid),
+            ("points.Png", Vector, SampleOutput::Scatter),
+            ("points.csv", Vector, SampleOutput::Csv),
+            ("POINTS.CSV", Vector, SampleOutput::Csv),
+        ] {
+            assert_eq!(
+                SampleOutput::for_path(Path::new(name), kind),
+                Ok(want),
+                "{name}"
+            );
+        }
+        for (name, kind, says) in [
+            (
+                "grid.csv",
+                Image,
+                "grid.csv must end in .png for an image model",
+            ),
+            ("grid", Image, "grid must end in .png for an image model"),
+            (
+                "points.jpg",
+                Vector,
+                "points.jpg must end in .csv or .png for a vector model",
+            ),
+        ] {
+            let err = SampleOutput::for_path(Path::new(name), kind).expect_err(name);
+            assert_eq!(err.to_string(), says);
+        }
+    }
 
     #[test]
     fn requests_outside_the_limits_are_refused() {

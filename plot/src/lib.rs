@@ -25,7 +25,9 @@ use realnvp_bundle::DataShape;
 
 pub use grid::{DEFAULT_GRID_SCALE, MAX_GRID_SCALE, image_grid, to_images};
 pub use line::{Axes, Series, line_plot};
-pub use scatter::{PanelRange, density_panel, heat_map, panel_grid, panel_range, scatter_panels};
+pub use scatter::{
+    PanelRange, density_panel, first_two, heat_map, panel_grid, panel_range, scatter_panels,
+};
 
 const BACKGROUND: Rgb<u8> = Rgb([255, 255, 255]);
 const FRAME: Rgb<u8> = Rgb([90, 90, 90]);

@@ -138,6 +138,15 @@ pub fn density_panel(values: &[f32], grid: u32, range: PanelRange, size: u32) ->
     })
 }
 
+/// The first two coordinates of each row of `dim ≥ 2` values in `x`, as [`scatter_panels`]' points (none when
+/// `dim < 2`; a short last row is left out).
+pub fn first_two(x: &[f32], dim: usize) -> Vec<[f32; 2]> {
+    if dim < 2 {
+        return Vec::new();
+    }
+    x.chunks_exact(dim).map(|r| [r[0], r[1]]).collect()
+}
+
 /// One `size × size` scatter panel per point set, side by side, all on the axis range of the
 /// first set ([`panel_range`]), so data and samples are directly comparable. Points are `[x, y]`
 /// pairs (non-finite ones and ones outside the range are skipped), drawn as 3×3 dots; each set gets

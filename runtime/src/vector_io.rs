@@ -3,10 +3,13 @@
 use std::path::Path;
 
 use crate::error::{Result, RuntimeError};
+use realnvp_bundle::data::{csv_lines, csv_number, is_csv_header};
 use realnvp_bundle::files::write_atomic;
 
-/// Reads rows of `dim` comma-separated numbers. A first line that does not parse is taken as a header; empty
-/// lines and lines starting with `#` are skipped. Returns the flat data and the number of rows.
+/// Reads rows of `dim` comma-separated numbers, the lines and cells as `trainer fit --data csv:FILE` reads
+/// them ([`realnvp_bundle::data::csv_lines`]: cells trimmed of spaces and double quotes, blank lines and lines
+/// starting with `#` skipped, a first line with a cell that is not a number taken as a header). Returns the
+/// flat data and the number of rows.
 ///
 /// Every other malformed line, and any NaN or ±Inf, is an error naming the line.
 pub fn read_csv(path: impl AsRef<Path>, dim: usize) -> Result<(Vec<f32>, usize)> {
@@ -29,38 +32,26 @@ pub fn parse_csv(text: &str, dim: usize, path: &Path) -> Result<(Vec<f32>, usize
         line,
         reason,
     };
+    let mut lines = csv_lines(text).peekable();
+    lines.next_if(|(_, cells)| is_csv_header(cells));
     let mut data = Vec::new();
     let mut rows = 0;
-    let mut first = true;
-    for (index, line) in text.lines().enumerate() {
-        let line = line.trim();
-        if line.is_empty() || line.starts_with('#') {
-            continue;
+    for (line, cells) in lines {
+        if let Some(cell) = cells.iter().find(|c| csv_number(c).is_none()) {
+            return Err(error(line, format!("`{cell}` is not a number")));
         }
-        let parsed: std::result::Result<Vec<f32>, _> =
-            line.split(',').map(|f| f.trim().parse::<f32>()).collect();
-        let is_header = first;
-        first = false;
-        let values = match parsed {
-            Ok(values) => values,
-            Err(_) if is_header => continue,
-            Err(e) => {
-                return Err(error(
-                    index + 1,
-                    format!("`{line}` is not {dim} numbers: {e}"),
-                ));
-            }
-        };
-        if values.len() != dim {
+        if cells.len() != dim {
             return Err(error(
-                index + 1,
-                format!("{} values, the model takes {dim} per row", values.len()),
+                line,
+                format!("{} values, the model takes {dim} per row", cells.len()),
             ));
         }
-        if let Some(v) = values.iter().find(|v| !v.is_finite()) {
-            return Err(error(index + 1, format!("non-finite value {v}")));
-        }
+        let values = cells.iter().filter_map(|c| csv_number(c));
+        let before = data.len();
         data.extend(values);
+        if let Some(v) = data[before..].iter().find(|v| !v.is_finite()) {
+            return Err(error(line, format!("non-finite value {v}")));
+        }
         rows += 1;
     }
     if rows == 0 {
@@ -96,12 +87,7 @@ pub fn write_scatter_png(path: impl AsRef<Path>, x: &[f32], dim: usize, size: u3
     if x.is_empty() {
         return Err(RuntimeError::EmptyBatch);
     }
-    let points: Vec<[f32; 2]> = x
-        .chunks(dim)
-        .filter(|r| r.len() == dim)
-        .map(|r| [r[0], r[1]])
-        .collect();
-    let picture = realnvp_plot::scatter_panels(&[&points], size.max(16));
+    let picture = realnvp_plot::scatter_panels(&[&realnvp_plot::first_two(x, dim)], size.max(16));
     realnvp_plot::write_png(path, &image::DynamicImage::ImageRgb8(picture))?;
     Ok(())
 }

@@ -4,8 +4,8 @@
 use std::path::Path;
 
 use candle_core::{Device, Tensor};
-use realnvp_bundle::sampling::{self, SampleRequestError};
-use realnvp_models::{DataShape, RealNvp};
+use realnvp_bundle::sampling::{self, SCATTER_SIZE, SampleOutput, SampleRequestError};
+use realnvp_models::RealNvp;
 
 use crate::flags;
 use crate::{Result, TrainError};
@@ -61,34 +61,6 @@ pub fn sample(
     Ok(model.inverse(&z)?)
 }
 
-/// What [`write_samples`] writes, chosen by the data and the output's extension.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SampleOutput {
-    /// An image grid (`.png`, image models).
-    Grid,
-    /// A scatter plot of the first two coordinates (`.png`, vector models).
-    Scatter,
-    /// The vectors as CSV (`.csv`, vector models).
-    Csv,
-}
-
-impl SampleOutput {
-    /// The output for `path` and a model of `shape`; anything else is refused before any sampling.
-    pub fn for_path(path: &Path, shape: DataShape) -> Result<Self> {
-        let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
-        match (shape, ext) {
-            (DataShape::Image { .. }, "png") => Ok(SampleOutput::Grid),
-            (DataShape::Vector { .. }, "png") => Ok(SampleOutput::Scatter),
-            (DataShape::Vector { .. }, "csv") => Ok(SampleOutput::Csv),
-            _ => Err(TrainError::Invalid(format!(
-                "{} {}: use .png for images, .png or .csv for vectors",
-                flags::OUT,
-                path.display()
-            ))),
-        }
-    }
-}
-
 /// Draws `n` samples ([`sample`]) and writes them to `out` as [`SampleOutput::for_path`] decides: an image
 /// grid enlarged `scale` times, a scatter plot, or CSV (atomically).
 pub fn write_samples(
@@ -101,7 +73,8 @@ pub fn write_samples(
     device: &Device,
 ) -> Result<()> {
     let shape = model.config().data;
-    let output = SampleOutput::for_path(out, shape)?;
+    let output = SampleOutput::for_path(out, shape.kind())
+        .map_err(|e| TrainError::Invalid(format!("{} {e}", flags::OUT)))?;
     let x = sample(model, n, temperature, seed, device)?;
     match output {
         SampleOutput::Grid => {
@@ -110,9 +83,9 @@ pub fn write_samples(
             realnvp_plot::write_png(out, &grid)?;
         }
         SampleOutput::Scatter => {
-            let v = x.narrow(1, 0, 2.min(x.dim(1)?))?.to_vec2::<f32>()?;
-            let points: Vec<[f32; 2]> = v.iter().map(|r| [r[0], r[1]]).collect();
-            let picture = realnvp_plot::scatter_panels(&[&points], 500);
+            let v = x.flatten_all()?.to_vec1::<f32>()?;
+            let points = realnvp_plot::first_two(&v, shape.numel());
+            let picture = realnvp_plot::scatter_panels(&[&points], SCATTER_SIZE);
             realnvp_plot::write_png(out, &image::DynamicImage::ImageRgb8(picture))?;
         }
         SampleOutput::Csv => {

@@ -565,9 +565,12 @@ impl<'a> Trainer<'a> {
             let n = test.dim(0)?.min(2000);
             let test = test.narrow(0, 0, n)?;
             let samples = sample::sample(&self.model, n, 1.0, seed, &self.device)?;
+            let dim = self.model.config().data.numel();
             let pts = |t: &Tensor| -> Result<Vec<[f32; 2]>> {
-                let v = t.narrow(1, 0, 2)?.to_vec2::<f32>()?;
-                Ok(v.into_iter().map(|r| [r[0], r[1]]).collect())
+                Ok(realnvp_plot::first_two(
+                    &t.flatten_all()?.to_vec1::<f32>()?,
+                    dim,
+                ))
             };
             let (test, samples) = (pts(&test)?, pts(&samples)?);
             let scatter = realnvp_plot::scatter_panels(&[&test, &samples], 400);

@@ -130,8 +130,8 @@ pub(crate) struct ScoreArgs {
     /// Bundle directory.
     #[arg(long)]
     pub(crate) model: PathBuf,
-    /// Image files, directories of images (PNG/JPEG, not recursive) or CSV files (vector models; each row is
-    /// reported as PATH:ROW, ROW counting data rows from 1).
+    /// Image files, directories of images (PNG/JPEG, searched recursively, names starting with `.` skipped) or
+    /// CSV files (vector models; each row is reported as PATH:ROW, ROW counting data rows from 1).
     #[arg(required = true)]
     pub(crate) paths: Vec<PathBuf>,
     /// Output format on stdout.

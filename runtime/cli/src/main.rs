@@ -1,11 +1,12 @@
 //! `runtime`: sample, score, inspect and check exported RealNVP bundles with ONNX Runtime.
 
 use std::io::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result, anyhow, bail};
 use clap::Parser;
+use realnvp_bundle::sampling::{SCATTER_SIZE, SampleOutput};
 use realnvp_runtime::{
     DataKind, Flow, LoadOptions, OodStatistic, image_io, score_format, vector_io,
 };
@@ -124,12 +125,6 @@ fn interpolate(flow: &Flow, a: InterpolateArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn extension(path: &Path) -> String {
-    path.extension()
-        .map(|e| e.to_string_lossy().to_ascii_lowercase())
-        .unwrap_or_default()
-}
-
 fn sample(flow: &Flow, a: SampleArgs) -> Result<ExitCode> {
     let x = flow.sample(a.n, a.temperature, a.seed)?;
     let shape = flow.data_shape();
@@ -140,26 +135,22 @@ fn sample(flow: &Flow, a: SampleArgs) -> Result<ExitCode> {
             }
             eprintln!("wrote {} PNGs to {}", a.n, dir.display());
         }
-        (DataKind::Image, Some(out), None) => {
-            if extension(&out) != "png" {
-                bail!(
-                    "--out {} must end in .png for an image model",
-                    out.display()
-                );
-            }
-            image_io::write_grid_png(&out, &x, a.n, shape, None, a.scale)?;
-            eprintln!("wrote a grid of {} samples to {}", a.n, out.display());
-        }
-        (DataKind::Vector, Some(out), None) => {
-            match extension(&out).as_str() {
-                "csv" => vector_io::write_csv(&out, &x, shape.numel())?,
-                "png" => vector_io::write_scatter_png(&out, &x, shape.numel(), 512)?,
-                _ => bail!(
-                    "--out {} must end in .csv or .png for a vector model",
-                    out.display()
-                ),
-            }
-            eprintln!("wrote {} samples to {}", a.n, out.display());
+        (kind, Some(out), None) => {
+            let what = match SampleOutput::for_path(&out, kind).map_err(|e| anyhow!("--out {e}"))? {
+                SampleOutput::Grid => {
+                    image_io::write_grid_png(&out, &x, a.n, shape, None, a.scale)?;
+                    "a grid of "
+                }
+                SampleOutput::Csv => {
+                    vector_io::write_csv(&out, &x, shape.numel())?;
+                    ""
+                }
+                SampleOutput::Scatter => {
+                    vector_io::write_scatter_png(&out, &x, shape.numel(), SCATTER_SIZE)?;
+                    "a scatter plot of "
+                }
+            };
+            eprintln!("wrote {what}{} samples to {}", a.n, out.display());
         }
         (DataKind::Vector, _, Some(_)) => {
             bail!("--out-dir is for image models; use --out x.csv or --out x.png")

@@ -449,7 +449,7 @@ fn trainer_error_catalogue() -> TestResult {
         Case {
             id: "T39",
             args: args(&["sample", "--run", &run_s, "--out", &s(&p("s.txt"))]),
-            message: "use .png for images, .png or .csv for vectors",
+            message: "must end in .csv or .png for a vector model",
             absent: vec![p("s.txt")],
         },
         Case {

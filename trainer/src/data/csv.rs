@@ -1,23 +1,15 @@
 //! Numeric CSV tables (vector data), gzip'd or not.
 //!
-//! Comma-separated; the first line is a header when any of its cells is not a number (so
-//! header-less files such as scikit-learn's `digits.csv.gz` load too). Blank lines are skipped.
-//! Every other cell must be a finite number. The held-out split is a fixed hash of the row
+//! The lines and cells as `runtime score` reads them ([`realnvp_bundle::data::csv_lines`]: comma-separated,
+//! cells trimmed of spaces and double quotes, blank and `#` lines skipped, the first line a header when any of
+//! its cells is not a number). Every other cell must be a finite number. The held-out split is a fixed hash of the row
 //! index (see `split_indices`), independent of the training seed.
 
 use std::path::Path;
 
+use realnvp_bundle::data::{csv_lines, csv_number, is_csv_header};
+
 use super::{DataError, gather, idx::maybe_gunzip, split_indices};
-
-fn cells(line: &str) -> Vec<&str> {
-    line.split(',')
-        .map(|c| c.trim().trim_matches('"'))
-        .collect()
-}
-
-fn number(cell: &str) -> Option<f32> {
-    cell.parse::<f32>().ok()
-}
 
 /// Loads `file`: `(d, train [N_train, D], test [N_test, D])`, leaving out the `drop` columns
 /// (header names or 1-based numbers).
@@ -42,9 +34,9 @@ pub(crate) fn load(
 /// Parses the bytes of a CSV table, gzip'd or not: returns `(d, values)`, the rows of the `d > 0`
 /// kept columns (all but the `drop` columns, header names or 1-based numbers), row-major, all finite.
 ///
-/// Comma-separated, cells trimmed of spaces and double quotes; the first line is a header when any
-/// of its cells is not a number; blank lines are skipped; every row has the first line's width. A
-/// header with no rows gives no values.
+/// Lines and cells as [`realnvp_bundle::data::csv_lines`] gives them (the first line a header when
+/// [`realnvp_bundle::data::is_csv_header`]); every row has the first line's width. A header with no
+/// rows gives no values.
 ///
 /// `file` only names the file in errors: a ragged row or a bad cell is a [`DataError::Csv`] with its
 /// line and column, a bad `drop` column [`DataError::Invalid`], no lines at all [`DataError::Empty`].
@@ -56,27 +48,18 @@ pub fn parse_csv(
     let bytes = maybe_gunzip(bytes, file)?;
     let text = std::str::from_utf8(&bytes)
         .map_err(|e| DataError::malformed(file, format!("not UTF-8 text: {e}")))?;
-    let mut lines = text
-        .lines()
-        .enumerate()
-        .map(|(i, l)| (i + 1, l))
-        .filter(|(_, l)| !l.trim().is_empty())
-        .peekable();
-    let Some(&(_, first)) = lines.peek() else {
+    let mut lines = csv_lines(text).peekable();
+    let Some((_, first)) = lines.peek() else {
         return Err(DataError::Empty {
             path: file.into(),
             what: "rows".into(),
             hint: "write a header line and numeric rows".into(),
         });
     };
-    let first = cells(first);
-    let header: Option<Vec<String>> = if first.iter().all(|c| number(c).is_some()) {
-        None
-    } else {
-        lines.next();
-        Some(first.iter().map(|c| c.to_string()).collect())
-    };
     let width = first.len();
+    let header: Option<Vec<String>> = lines
+        .next_if(|(_, first)| is_csv_header(first))
+        .map(|(_, cells)| cells.iter().map(|c| c.to_string()).collect());
     let name_of = |col: usize| match &header {
         Some(h) => format!("{} (`{}`)", col + 1, h[col]),
         None => (col + 1).to_string(),
@@ -104,8 +87,7 @@ pub fn parse_csv(
         )));
     }
     let mut values = Vec::new();
-    for (line, text) in lines {
-        let row = cells(text);
+    for (line, row) in lines {
         if row.len() != width {
             return Err(DataError::Csv {
                 path: file.into(),
@@ -115,7 +97,7 @@ pub fn parse_csv(
             });
         }
         for (col, cell) in row.iter().enumerate() {
-            let v = number(cell)
+            let v = csv_number(cell)
                 .filter(|v| v.is_finite())
                 .ok_or_else(|| DataError::Csv {
                     path: file.into(),
