@@ -9,6 +9,8 @@
 //
 // Works in the browser and in Node: the caller passes pako's `deflate`.
 
+import { predictor } from './png.mjs';
+
 export const PNG_FRAMING_BYTES = 57;
 export const ZLIB_OPTIONS = Object.freeze({ level: 9, windowBits: 15, memLevel: 8, strategy: 0 });
 
@@ -21,21 +23,8 @@ export const ROW_FILTERS = [NONE, SUB, UP, AVERAGE, PAETH, ADAPTIVE];
 function filterRow(filter, row, prior, bpp, out) {
   for (let i = 0; i < row.length; i++) {
     const a = i >= bpp ? row[i - bpp] : 0;
-    const b = prior[i];
     const c = i >= bpp ? prior[i - bpp] : 0;
-    let predictor;
-    switch (filter) {
-      case NONE: predictor = 0; break;
-      case SUB: predictor = a; break;
-      case UP: predictor = b; break;
-      case AVERAGE: predictor = (a + b) >> 1; break;
-      default: {
-        const p = a + b - c;
-        const pa = Math.abs(p - a), pb = Math.abs(p - b), pc = Math.abs(p - c);
-        predictor = pa <= pb && pa <= pc ? a : pb <= pc ? b : c;
-      }
-    }
-    out[i] = (row[i] - predictor) & 0xff;
+    out[i] = (row[i] - predictor(filter, a, prior[i], c)) & 0xff;
   }
 }
 

@@ -7,6 +7,23 @@
 
 const SIGNATURE = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
 
+// The PNG row filters' prediction of a byte from its left (a), upper (b) and upper-left (c) neighbours: None,
+// Sub, Up, Average, Paeth (ties to a, then b), for filter types 0 to 4; undefined for any other type. The one
+// copy, for reading PNG files here and for writing the scanlines of the complexity L(x) (complexity.mjs).
+export function predictor(filter, a, b, c) {
+  switch (filter) {
+    case 0: return 0;
+    case 1: return a;
+    case 2: return b;
+    case 3: return (a + b) >> 1;
+    case 4: {
+      const p = a + b - c, pa = Math.abs(p - a), pb = Math.abs(p - b), pc = Math.abs(p - c);
+      return pa <= pb && pa <= pc ? a : pb <= pc ? b : c;
+    }
+    default: return undefined;
+  }
+}
+
 export function isPng(bytes) {
   return bytes.length >= 8 && SIGNATURE.every((v, i) => bytes[i] === v);
 }
@@ -56,22 +73,10 @@ export function readGreyPng(bytes, inflate) {
     const line = raw.subarray(r * (width + 1) + 1, (r + 1) * (width + 1));
     const out = pixels.subarray(r * width, (r + 1) * width);
     const up = r ? pixels.subarray((r - 1) * width, r * width) : new Uint8Array(width);
+    if (predictor(filter, 0, 0, 0) === undefined) throw new Error(`bad filter type ${filter} in row ${r}`);
     for (let i = 0; i < width; i++) {
       const a = i ? out[i - 1] : 0, b = up[i], c = i ? up[i - 1] : 0;
-      let p;
-      switch (filter) {
-        case 0: p = 0; break;
-        case 1: p = a; break;
-        case 2: p = b; break;
-        case 3: p = (a + b) >> 1; break;
-        case 4: {
-          const q = a + b - c, pa = Math.abs(q - a), pb = Math.abs(q - b), pc = Math.abs(q - c);
-          p = pa <= pb && pa <= pc ? a : pb <= pc ? b : c;
-          break;
-        }
-        default: throw new Error(`bad filter type ${filter} in row ${r}`);
-      }
-      out[i] = (line[i] + p) & 0xff;
+      out[i] = (line[i] + predictor(filter, a, b, c)) & 0xff;
     }
   }
   return { width, height, pixels };

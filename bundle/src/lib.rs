@@ -27,6 +27,7 @@
 #![warn(missing_docs)]
 
 pub mod data;
+pub mod density;
 mod error;
 pub mod files;
 mod metadata;

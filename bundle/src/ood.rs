@@ -140,6 +140,12 @@ pub struct Calibration {
 }
 
 impl Calibration {
+    /// Whether `rate` can be a false-positive rate to fit a threshold for: strictly between 0 and 1 (NaN is
+    /// not). The one rule for `runtime calibrate --false-positive-rate` and for a calibration file's field.
+    pub fn is_valid_rate(rate: f64) -> bool {
+        rate > 0.0 && rate < 1.0
+    }
+
     /// Whether an item with statistic `score` is flagged as out of distribution. NaN is flagged.
     pub fn flags(&self, score: f64) -> bool {
         score.is_nan() || score > self.threshold
@@ -164,7 +170,7 @@ impl Calibration {
                 cal.pair_id
             )));
         }
-        if !(cal.false_positive_rate > 0.0 && cal.false_positive_rate < 1.0) {
+        if !Self::is_valid_rate(cal.false_positive_rate) {
             return Err(invalid(format!(
                 "false_positive_rate {} is not in (0, 1)",
                 cal.false_positive_rate

@@ -7,6 +7,7 @@ use candle_core::{DType, Device, Tensor};
 use candle_nn::{VarBuilder, VarMap};
 use candle_onnx::onnx::ModelProto;
 use realnvp_bundle::Tensor as TensorName;
+use realnvp_bundle::density::{bits_per_dim_per_nat, standard_normal_log_norm};
 use realnvp_bundle::files::write_atomic_with as write_atomic;
 
 use crate::config::{
@@ -21,8 +22,8 @@ use crate::{Bijection, Mode, ModelError, Result};
 
 /// `log N(z; 0, I)` per example: `z` `[N, L]` → `[N]`.
 pub fn standard_normal_log_prob(z: &Tensor) -> Result<Tensor> {
-    let l = z.dim(1)? as f64;
-    Ok(((z.sqr()?.sum(1)? * -0.5)? - 0.5 * l * (2.0 * std::f64::consts::PI).ln())?)
+    let norm = standard_normal_log_norm(z.dim(1)?);
+    Ok(((z.sqr()?.sum(1)? * -0.5)? + norm)?)
 }
 
 /// A RealNVP flow. Shapes: data `x` `[N, C, H, W]` (pixel units) or `[N, D]`; latent `z`
@@ -159,8 +160,7 @@ impl RealNvp {
 
     /// `-log p / (L ln 2)`: converts `[N]` log-likelihoods to bits per dimension.
     pub fn bits_per_dim(&self, log_prob: &Tensor) -> Result<Tensor> {
-        let l = self.config.data.numel() as f64;
-        Ok((log_prob * (-1.0 / (l * std::f64::consts::LN_2)))?)
+        Ok((log_prob * -bits_per_dim_per_nat(self.config.data.numel()))?)
     }
 
     /// The training objective on a batch: `(loss, mean bits/dim)`, both scalars, where
@@ -189,15 +189,9 @@ impl RealNvp {
         let zz = g.mul(&z, &z);
         let sq = g.sum_per_example(&zz, 2);
         let prior = g.mul_scalar(&sq, -0.5);
-        let prior = g.add_scalar(
-            &prior,
-            (-0.5 * l as f64 * (2.0 * std::f64::consts::PI).ln()) as f32,
-        );
+        let prior = g.add_scalar(&prior, standard_normal_log_norm(l) as f32);
         let log_prob = g.add(&prior, &ld);
-        let bpd = g.mul_scalar(
-            &log_prob,
-            (-1.0 / (l as f64 * std::f64::consts::LN_2)) as f32,
-        );
+        let bpd = g.mul_scalar(&log_prob, -bits_per_dim_per_nat(l) as f32);
         g.rename(&z, TensorName::Z.name());
         g.rename(&log_prob, TensorName::LogProb.name());
         g.rename(&bpd, TensorName::BitsPerDim.name());

@@ -267,7 +267,7 @@ impl OodScores {
 /// `α − 1/(n + 1)` when there are no ties. That needs `n ≥ (1 − α)/α` items (19 at 5%).
 pub fn fit_threshold(scores: &[f64], false_positive_rate: f64) -> Result<(f64, f64)> {
     let alpha = false_positive_rate;
-    if !(alpha > 0.0 && alpha < 1.0) {
+    if !Calibration::is_valid_rate(alpha) {
         return Err(RuntimeError::InvalidOption {
             name: "false_positive_rate",
             reason: format!("{alpha} is not in (0, 1); 0.05 flags 5% of in-distribution items"),

@@ -16,6 +16,18 @@ use crate::{Result, TrainError};
 /// Prefix of the averaged weights in a checkpoint: `ema.NAME`.
 pub const PREFIX: &str = "ema.";
 
+/// Accepts a weight-average decay in `[0, 1)` (0.999 is typical): the one check of `--ema-decay`, made
+/// when the options are validated and again by [`Ema::new`].
+pub fn check_decay(decay: f64) -> Result<()> {
+    match (0.0..1.0).contains(&decay) {
+        true => Ok(()),
+        false => Err(TrainError::Invalid(format!(
+            "{} must be in [0, 1), e.g. 0.999 (got {decay})",
+            flags::EMA_DECAY
+        ))),
+    }
+}
+
 /// The averages of a fixed, named list of variables (the optimizer's, in its order).
 pub struct Ema {
     decay: f64,
@@ -25,12 +37,7 @@ pub struct Ema {
 impl Ema {
     /// Averages starting at the current values of `params`.
     pub fn new(decay: f64, params: &[(String, Var)]) -> Result<Self> {
-        if !(0.0..1.0).contains(&decay) {
-            return Err(TrainError::Invalid(format!(
-                "{} {decay} must be in [0, 1), e.g. 0.999",
-                flags::EMA_DECAY
-            )));
-        }
+        check_decay(decay)?;
         let average = params
             .iter()
             .map(|(_, p)| p.as_tensor().copy())

@@ -2,6 +2,7 @@
 
 use candle_core::{DType, Device, Tensor};
 use realnvp_bundle::ScoreStats;
+use realnvp_bundle::density::bits_per_dim_per_nat;
 use realnvp_models::{Mode, RealNvp};
 
 use crate::data::{DataShape, Dataset, EvalNoise, Split};
@@ -25,7 +26,7 @@ impl Score {
         Score {
             examples: nll.len(),
             nll_nats: mean,
-            bits_per_dim: mean / (dims as f64 * std::f64::consts::LN_2),
+            bits_per_dim: mean * bits_per_dim_per_nat(dims),
         }
     }
 }
@@ -114,8 +115,8 @@ pub fn bits_per_dim_stats(
     device: &Device,
 ) -> Result<Option<ScoreStats>> {
     let lp = midpoint_log_probs(model, data, split, batch_size, limit, device)?;
-    let per_bit = data.kind.numel() as f64 * std::f64::consts::LN_2;
-    let bpd: Vec<f64> = lp.iter().map(|v| -v / per_bit).collect();
+    let per_nat = bits_per_dim_per_nat(data.kind.numel());
+    let bpd: Vec<f64> = lp.iter().map(|v| -v * per_nat).collect();
     Ok(ScoreStats::from_scores(&bpd))
 }
 

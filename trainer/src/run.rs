@@ -132,11 +132,8 @@ impl FitOptions {
                 flags::STEPS
             ));
         }
-        if self.ema_decay.is_some_and(|d| !(0.0..1.0).contains(&d)) {
-            return bad(format!(
-                "{} must be in [0, 1), e.g. 0.999",
-                flags::EMA_DECAY
-            ));
+        if let Some(decay) = self.ema_decay {
+            crate::ema::check_decay(decay)?;
         }
         if self.clip_grad.is_some_and(|c| c.is_nan() || c <= 0.0) {
             return bad(format!("{} must be positive", flags::CLIP_GRAD));
