@@ -17,7 +17,7 @@ use realnvp_bundle::{
 
 use crate::error::{Result, RuntimeError};
 use crate::library;
-use crate::options::{Device, LoadOptions, Provider};
+use crate::options::{DEFAULT_BATCH_SIZE, Device, LoadOptions, Provider};
 
 /// The largest difference between two arrays of the same length.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -130,7 +130,7 @@ impl Flow {
         if options.batch_size == 0 {
             return Err(RuntimeError::InvalidOption {
                 name: "batch_size",
-                reason: "must be at least 1 (256 is the default)".into(),
+                reason: format!("must be at least 1 ({DEFAULT_BATCH_SIZE} is the default)"),
             });
         }
         if options.threads == Some(0) {

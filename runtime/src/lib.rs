@@ -41,7 +41,7 @@ pub use library::{
     loaded_library_path,
 };
 pub use ood::OodScores;
-pub use options::{Device, LoadOptions, Provider};
+pub use options::{DEFAULT_BATCH_SIZE, Device, LoadOptions, Provider};
 pub use realnvp_bundle::files::write_atomic;
 pub use realnvp_bundle::{
     BundleError, BundleMetadata, Calibration, DataKind, DataShape, FORMAT_VERSION,

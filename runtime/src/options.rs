@@ -56,13 +56,16 @@ pub struct LoadOptions {
     pub batch_size: usize,
 }
 
+/// [`LoadOptions::batch_size`] when none is given: items per ONNX Runtime call.
+pub const DEFAULT_BATCH_SIZE: usize = 256;
+
 impl Default for LoadOptions {
     fn default() -> Self {
         Self {
             device: Device::Auto,
             threads: None,
             library_path: None,
-            batch_size: 256,
+            batch_size: DEFAULT_BATCH_SIZE,
         }
     }
 }

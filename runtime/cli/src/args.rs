@@ -30,7 +30,7 @@ pub(crate) struct Global {
     #[arg(long, global = true)]
     pub(crate) ort_lib: Option<PathBuf>,
     /// Items per ONNX Runtime call.
-    #[arg(long, global = true, default_value_t = 256)]
+    #[arg(long, global = true, default_value_t = realnvp_runtime::DEFAULT_BATCH_SIZE)]
     pub(crate) batch_size: usize,
 }
 

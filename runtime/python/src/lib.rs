@@ -814,6 +814,24 @@ fn _bundle_names_json() -> String {
     realnvp_bundle::names::as_json().to_string()
 }
 
+/// The Rust runtime's defaults of the keyword arguments that repeat them as literals (`#[pyo3(signature)]`
+/// renders only literals in `help()`): `tests/test_stubs.py` checks each signature, and the stubs, against them.
+fn defaults(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
+    let d = PyDict::new(py);
+    let triton = triton::TritonOptions::default();
+    d.set_item("batch_size", rt::DEFAULT_BATCH_SIZE)?;
+    d.set_item("name", triton.name)?;
+    d.set_item("max_batch_size", triton.max_batch_size)?;
+    let kind = match triton.default_kind {
+        triton::InstanceKind::Cpu => "cpu",
+        triton::InstanceKind::Gpu => "gpu",
+    };
+    d.set_item("default_kind", kind)?;
+    d.set_item("instances", triton.instances)?;
+    d.set_item("max_queue_delay_us", triton.max_queue_delay_us)?;
+    Ok(d)
+}
+
 #[pymodule]
 fn _realnvp(m: &Bound<'_, PyModule>) -> PyResult<()> {
     errors::register(m)?;
@@ -825,5 +843,6 @@ fn _realnvp(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(_bundle_names_json, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add("FORMAT_VERSION", rt::FORMAT_VERSION)?;
+    m.add("_DEFAULTS", defaults(m.py())?)?;
     Ok(())
 }

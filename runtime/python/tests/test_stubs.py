@@ -45,3 +45,47 @@ def test_everything_public_has_a_docstring():
     for name in dir(realnvp.Flow):
         if not name.startswith("_"):
             assert inspect.getdoc(getattr(realnvp.Flow, name)), f"Flow.{name}"
+
+
+def literal_defaults(node):
+    """{parameter: default} of a stub function, the defaults read as Python literals."""
+    args = node.args
+    positional = args.posonlyargs + args.args
+    pairs = list(zip(positional[len(positional) - len(args.defaults) :], args.defaults))
+    pairs += [(a, d) for a, d in zip(args.kwonlyargs, args.kw_defaults) if d is not None]
+    return {a.arg: ast.literal_eval(d) for a, d in pairs}
+
+
+def signature_defaults(obj):
+    return {
+        name: p.default
+        for name, p in inspect.signature(obj).parameters.items()
+        if p.default is not inspect.Parameter.empty
+    }
+
+
+def test_defaults_are_the_runtimes_in_the_module_and_the_stubs():
+    """Keyword defaults are literals in three places (the native signatures, the `load` wrapper, the stubs):
+    each equals the Rust runtime's own default (`_realnvp._DEFAULTS`) and the native signature."""
+    from realnvp import _realnvp
+
+    native = {"load": signature_defaults(realnvp.Flow.load), "Flow.__init__": signature_defaults(realnvp.Flow)}
+    for name in dir(realnvp.Flow):
+        if not name.startswith("_") and callable(getattr(realnvp.Flow, name)):
+            native[f"Flow.{name}"] = signature_defaults(getattr(realnvp.Flow, name))
+    for where, defaults in native.items():
+        for name, value in defaults.items():
+            if name in _realnvp._DEFAULTS:
+                assert value == _realnvp._DEFAULTS[name], f"{where}: {name}={value!r}, the runtime's is {_realnvp._DEFAULTS[name]!r}"
+    assert signature_defaults(realnvp.load) == native["load"]
+    tree = ast.parse(STUB.read_text())
+    checked = 0
+    for node in tree.body:
+        functions = [(node.name, node)] if isinstance(node, ast.FunctionDef) else []
+        if isinstance(node, ast.ClassDef) and node.name == "Flow":
+            functions = [(f"Flow.{f.name}", f) for f in node.body if isinstance(f, ast.FunctionDef)]
+        for where, function in functions:
+            if where in native:
+                assert literal_defaults(function) == native[where], f"the stub's {where}"
+                checked += 1
+    assert checked >= 5, f"only {checked} stub signatures compared"
