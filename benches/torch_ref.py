@@ -557,7 +557,7 @@ def mode_quality(args):
 
     def evaluate_head():
         model.eval()
-        head, total = test[: args.eval_examples], 0.0
+        head, total = test[: args.eval_examples or len(test)], 0.0
         with torch.no_grad():
             for i in range(0, len(head), args.eval_batch):
                 _, lp = model(head[i : i + args.eval_batch].float() + 0.5)
@@ -688,7 +688,8 @@ def main():
     p.add_argument("--max-steps", type=int, default=0, help="quality: stop after this many steps too (0: no limit)")
     p.add_argument("--eval-every", type=int, default=0,
                    help="quality: every this many steps, u = 0.5 bits/dim on the first --eval-examples test images")
-    p.add_argument("--eval-examples", type=int, default=2000, help="quality: test images of --eval-every")
+    p.add_argument("--eval-examples", type=int, default=2000,
+                   help="quality: test images of --eval-every (0: all, as the trainer's 0)")
     p.add_argument("--out", help="quality: also write the JSON object to this file")
     args = p.parse_args()
     global HIDDEN, BLOCKS

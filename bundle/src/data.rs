@@ -67,7 +67,9 @@ pub fn csv_lines(text: &str) -> impl Iterator<Item = (usize, Vec<&str>)> {
 }
 
 /// Whether the first of [`csv_lines`] is a header: when any of its cells is not a number ([`csv_number`]),
-/// so header-less tables such as scikit-learn's `digits.csv.gz` read too.
+/// so header-less tables such as scikit-learn's `digits.csv.gz` read too. A header made only of numbers
+/// (pandas' default column names `0,1,…`, quoted or not) is therefore read as data: write `x0,x1,…` or leave
+/// the header out. A `#` line, `numpy.savetxt`'s `header=` among them, is a comment, never the header.
 pub fn is_csv_header(cells: &[&str]) -> bool {
     cells.iter().any(|c| csv_number(c).is_none())
 }

@@ -1,5 +1,6 @@
-//! One sampling call's rule, shared by `trainer sample` (candle) and `runtime sample` (ONNX Runtime): which
-//! requests are accepted, the seeded latent draw, and which file a sample goes to ([`SampleOutput`]). Because both draw through [`draw_latent`], the same
+//! One sampling call's rule, shared by `trainer sample` (candle) and `runtime sample` (ONNX Runtime):
+//! which requests are accepted, the seeded latent draw, and which file a sample goes to
+//! ([`SampleOutput`]). Because both draw through [`draw_latent`], the same
 //! model, seed and temperature give the same latents, and so the same samples, in both programs.
 
 use rand::SeedableRng;

@@ -82,7 +82,7 @@ impl Default for TritonOptions {
     fn default() -> Self {
         Self {
             name: "realnvp".into(),
-            max_batch_size: 256,
+            max_batch_size: crate::DEFAULT_BATCH_SIZE,
             max_queue_delay_us: 100,
             default_kind: InstanceKind::Gpu,
             instances: 1,
@@ -188,9 +188,10 @@ fn check_options(options: &TritonOptions) -> Result<(), TritonError> {
         return Err(TritonError::InvalidOption {
             name: "max_batch_size",
             reason: format!(
-                "{}: must be at least 1 (the graphs take a batch dimension) and fit in an int32; 256 is the \
+                "{}: must be at least 1 (the graphs take a batch dimension) and fit in an int32; {} is the \
                  runtime's default batch",
-                options.max_batch_size
+                options.max_batch_size,
+                crate::DEFAULT_BATCH_SIZE
             ),
         });
     }

@@ -37,14 +37,22 @@ pub fn parse_csv(text: &str, dim: usize, path: &Path) -> Result<(Vec<f32>, usize
     let mut data = Vec::new();
     let mut rows = 0;
     for (line, cells) in lines {
-        if let Some(cell) = cells.iter().find(|c| csv_number(c).is_none()) {
-            return Err(error(line, format!("`{cell}` is not a number")));
-        }
         if cells.len() != dim {
             return Err(error(
                 line,
                 format!("{} values, the model takes {dim} per row", cells.len()),
             ));
+        }
+        if let Some((column, cell)) = cells
+            .iter()
+            .enumerate()
+            .find(|(_, c)| csv_number(c).is_none())
+        {
+            let what = match cell.is_empty() {
+                true => "is empty".to_string(),
+                false => format!("`{cell}` is not a number"),
+            };
+            return Err(error(line, format!("column {}: {what}", column + 1)));
         }
         let values = cells.iter().filter_map(|c| csv_number(c));
         let before = data.len();

@@ -117,6 +117,15 @@ fn csv_round_trips_and_names_bad_lines() {
         RuntimeError::Csv { line, .. } => assert_eq!(line, 5),
         other => panic!("{other:?}"),
     }
+    std::fs::write(&path, "1,2\n3,\n").unwrap();
+    let message = vector_io::read_csv(&path, 2).unwrap_err().to_string();
+    assert!(message.contains("line 2: column 2: is empty"), "{message}");
+    std::fs::write(&path, "1,2\n3,4,\n").unwrap();
+    let message = vector_io::read_csv(&path, 2).unwrap_err().to_string();
+    assert!(
+        message.contains("line 2: 3 values, the model takes 2"),
+        "{message}"
+    );
     std::fs::write(&path, "1,2,3\n").unwrap();
     assert!(matches!(
         vector_io::read_csv(&path, 2).unwrap_err(),

@@ -19,13 +19,13 @@ pub const PREFIX: &str = "ema.";
 /// Accepts a weight-average decay in `[0, 1)` (0.999 is typical): the one check of `--ema-decay`, made
 /// when the options are validated and again by [`Ema::new`].
 pub fn check_decay(decay: f64) -> Result<()> {
-    match (0.0..1.0).contains(&decay) {
-        true => Ok(()),
-        false => Err(TrainError::Invalid(format!(
-            "{} must be in [0, 1), e.g. 0.999 (got {decay})",
-            flags::EMA_DECAY
-        ))),
+    if (0.0..1.0).contains(&decay) {
+        return Ok(());
     }
+    Err(TrainError::Invalid(format!(
+        "{} must be in [0, 1), e.g. 0.999 (got {decay})",
+        flags::EMA_DECAY
+    )))
 }
 
 /// The averages of a fixed, named list of variables (the optimizer's, in its order).

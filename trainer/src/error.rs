@@ -51,6 +51,9 @@ pub enum TrainError {
     /// Options that do not fit together or do not fit the data.
     #[error("{0}")]
     Invalid(String),
+    /// `trainer sample --out` names a file that this model's samples cannot go to.
+    #[error("{flag} {0}", flag = crate::flags::OUT)]
+    SampleFile(#[from] realnvp_bundle::sampling::UnsuitedSampleFile),
     /// An atomic file write failed (the earlier file, if any, is intact).
     #[error(transparent)]
     Write(#[from] realnvp_bundle::BundleError),

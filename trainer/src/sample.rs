@@ -73,8 +73,7 @@ pub fn write_samples(
     device: &Device,
 ) -> Result<()> {
     let shape = model.config().data;
-    let output = SampleOutput::for_path(out, shape.kind())
-        .map_err(|e| TrainError::Invalid(format!("{} {e}", flags::OUT)))?;
+    let output = SampleOutput::for_path(out, shape.kind())?;
     let x = sample(model, n, temperature, seed, device)?;
     match output {
         SampleOutput::Grid => {

@@ -32,7 +32,7 @@ for seed in $seeds; do
   taskset -c 1 .venv-bench/bin/python benches/torch_ref.py quality --threads 1 --seed "$seed" \
     --seconds 1e9 --max-steps "$steps" --eval-every "$every" --eval-examples "$examples" \
     --out "$out/pytorch-seed$seed.json" >"$scratch/pytorch-seed$seed.log" 2>&1 ||
-    { cat "$scratch/pytorch-seed$seed.log" >&2; exit 1; }
+    { cat "$scratch/pytorch-seed$seed.log" >&2; kill "$pid"; wait "$pid" || true; exit 1; }
   wait "$pid" || { cat "$scratch/trainer-seed$seed.log" >&2; exit 1; }
   cp "$scratch/seed$seed/metrics.csv" "$out/trainer-seed$seed.csv"
 done

@@ -126,17 +126,22 @@ fn interpolate(flow: &Flow, a: InterpolateArgs) -> Result<ExitCode> {
 }
 
 fn sample(flow: &Flow, a: SampleArgs) -> Result<ExitCode> {
-    let x = flow.sample(a.n, a.temperature, a.seed)?;
     let shape = flow.data_shape();
-    match (flow.data_kind(), a.out, a.out_dir) {
-        (DataKind::Image, _, Some(dir)) => {
-            for (i, img) in image_io::to_images(&x, a.n, shape)?.iter().enumerate() {
-                image_io::write_png(dir.join(format!("sample_{i:04}.png")), img)?;
-            }
-            eprintln!("wrote {} PNGs to {}", a.n, dir.display());
-        }
+    // The output is decided, and a bad one refused, before any sampling.
+    let output = match (flow.data_kind(), &a.out, &a.out_dir) {
+        (DataKind::Image, _, Some(_)) => None,
         (kind, Some(out), None) => {
-            let what = match SampleOutput::for_path(&out, kind).map_err(|e| anyhow!("--out {e}"))? {
+            Some(SampleOutput::for_path(out, kind).map_err(|e| anyhow!("--out {e}"))?)
+        }
+        (DataKind::Vector, _, Some(_)) => {
+            bail!("--out-dir is for image models; use --out x.csv or --out x.png")
+        }
+        (_, None, None) => bail!("pass --out FILE or --out-dir DIR"),
+    };
+    let x = flow.sample(a.n, a.temperature, a.seed)?;
+    match (output, a.out, a.out_dir) {
+        (Some(output), Some(out), _) => {
+            let what = match output {
                 SampleOutput::Grid => {
                     image_io::write_grid_png(&out, &x, a.n, shape, None, a.scale)?;
                     "a grid of "
@@ -152,10 +157,13 @@ fn sample(flow: &Flow, a: SampleArgs) -> Result<ExitCode> {
             };
             eprintln!("wrote {what}{} samples to {}", a.n, out.display());
         }
-        (DataKind::Vector, _, Some(_)) => {
-            bail!("--out-dir is for image models; use --out x.csv or --out x.png")
+        (_, _, Some(dir)) => {
+            for (i, img) in image_io::to_images(&x, a.n, shape)?.iter().enumerate() {
+                image_io::write_png(dir.join(format!("sample_{i:04}.png")), img)?;
+            }
+            eprintln!("wrote {} PNGs to {}", a.n, dir.display());
         }
-        (_, None, None) => bail!("pass --out FILE or --out-dir DIR"),
+        _ => unreachable!("every other case was refused above"),
     }
     Ok(ExitCode::SUCCESS)
 }

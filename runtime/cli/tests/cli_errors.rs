@@ -194,7 +194,16 @@ fn runtime_error_catalogue() -> TestResult {
         },
         Case {
             id: "R15",
-            args: args(&["sample", "--model", &grey, "--out", &s(&p("grid.jpg"))]),
+            // `--n 0` too: the file is refused before sampling, which would refuse the 0 samples.
+            args: args(&[
+                "sample",
+                "--model",
+                &grey,
+                "--n",
+                "0",
+                "--out",
+                &s(&p("grid.jpg")),
+            ]),
             message: "must end in .png for an image model",
             absent: vec![p("grid.jpg")],
         },

@@ -818,17 +818,13 @@ fn _bundle_names_json() -> String {
 /// renders only literals in `help()`): `tests/test_stubs.py` checks each signature, and the stubs, against them.
 fn defaults(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
     let d = PyDict::new(py);
-    let triton = triton::TritonOptions::default();
+    let repository = triton::TritonOptions::default();
     d.set_item("batch_size", rt::DEFAULT_BATCH_SIZE)?;
-    d.set_item("name", triton.name)?;
-    d.set_item("max_batch_size", triton.max_batch_size)?;
-    let kind = match triton.default_kind {
-        triton::InstanceKind::Cpu => "cpu",
-        triton::InstanceKind::Gpu => "gpu",
-    };
-    d.set_item("default_kind", kind)?;
-    d.set_item("instances", triton.instances)?;
-    d.set_item("max_queue_delay_us", triton.max_queue_delay_us)?;
+    d.set_item("name", repository.name)?;
+    d.set_item("max_batch_size", repository.max_batch_size)?;
+    d.set_item("default_kind", repository.default_kind.name())?;
+    d.set_item("instances", repository.instances)?;
+    d.set_item("max_queue_delay_us", repository.max_queue_delay_us)?;
     Ok(d)
 }
 

@@ -39,7 +39,8 @@ pub(crate) fn load(
 /// rows gives no values.
 ///
 /// `file` only names the file in errors: a ragged row or a bad cell is a [`DataError::Csv`] with its
-/// line and column, a bad `drop` column [`DataError::Invalid`], no lines at all [`DataError::Empty`].
+/// line and column, a bad `drop` column [`DataError::Invalid`], no line with cells (only blank or `#` lines)
+/// [`DataError::Empty`].
 pub fn parse_csv(
     bytes: &[u8],
     file: &Path,
