@@ -43,23 +43,20 @@ pub fn parse_csv(text: &str, dim: usize, path: &Path) -> Result<(Vec<f32>, usize
                 format!("{} values, the model takes {dim} per row", cells.len()),
             ));
         }
-        if let Some((column, cell)) = cells
-            .iter()
-            .enumerate()
-            .find(|(_, c)| csv_number(c).is_none())
-        {
-            let what = match cell.is_empty() {
+        // Each cell parsed once; a cell that is not a number is named before any non-finite one.
+        let values: Vec<Option<f32>> = cells.iter().map(|c| csv_number(c)).collect();
+        if let Some(column) = values.iter().position(Option::is_none) {
+            let what = match cells[column].is_empty() {
                 true => "is empty".to_string(),
-                false => format!("`{cell}` is not a number"),
+                false => format!("`{}` is not a number", cells[column]),
             };
             return Err(error(line, format!("column {}: {what}", column + 1)));
         }
-        let values = cells.iter().filter_map(|c| csv_number(c));
-        let before = data.len();
-        data.extend(values);
-        if let Some(v) = data[before..].iter().find(|v| !v.is_finite()) {
+        let values: Vec<f32> = values.into_iter().flatten().collect();
+        if let Some(v) = values.iter().find(|v| !v.is_finite()) {
             return Err(error(line, format!("non-finite value {v}")));
         }
+        data.extend(values);
         rows += 1;
     }
     if rows == 0 {

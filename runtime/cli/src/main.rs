@@ -125,13 +125,20 @@ fn interpolate(flow: &Flow, a: InterpolateArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Where `runtime sample` writes: one PNG per sample into a folder, or one file of the kind its extension names.
+enum Destination {
+    Folder(PathBuf),
+    File(PathBuf, SampleOutput),
+}
+
 fn sample(flow: &Flow, a: SampleArgs) -> Result<ExitCode> {
     let shape = flow.data_shape();
-    // The output is decided, and a bad one refused, before any sampling.
-    let output = match (flow.data_kind(), &a.out, &a.out_dir) {
-        (DataKind::Image, _, Some(_)) => None,
+    // Decided, and a bad destination refused, before any sampling.
+    let destination = match (flow.data_kind(), a.out, a.out_dir) {
+        (DataKind::Image, _, Some(dir)) => Destination::Folder(dir),
         (kind, Some(out), None) => {
-            Some(SampleOutput::for_path(out, kind).map_err(|e| anyhow!("--out {e}"))?)
+            let output = SampleOutput::for_path(&out, kind).map_err(|e| anyhow!("--out {e}"))?;
+            Destination::File(out, output)
         }
         (DataKind::Vector, _, Some(_)) => {
             bail!("--out-dir is for image models; use --out x.csv or --out x.png")
@@ -139,8 +146,14 @@ fn sample(flow: &Flow, a: SampleArgs) -> Result<ExitCode> {
         (_, None, None) => bail!("pass --out FILE or --out-dir DIR"),
     };
     let x = flow.sample(a.n, a.temperature, a.seed)?;
-    match (output, a.out, a.out_dir) {
-        (Some(output), Some(out), _) => {
+    match destination {
+        Destination::Folder(dir) => {
+            for (i, img) in image_io::to_images(&x, a.n, shape)?.iter().enumerate() {
+                image_io::write_png(dir.join(format!("sample_{i:04}.png")), img)?;
+            }
+            eprintln!("wrote {} PNGs to {}", a.n, dir.display());
+        }
+        Destination::File(out, output) => {
             let what = match output {
                 SampleOutput::Grid => {
                     image_io::write_grid_png(&out, &x, a.n, shape, None, a.scale)?;
@@ -157,13 +170,6 @@ fn sample(flow: &Flow, a: SampleArgs) -> Result<ExitCode> {
             };
             eprintln!("wrote {what}{} samples to {}", a.n, out.display());
         }
-        (_, _, Some(dir)) => {
-            for (i, img) in image_io::to_images(&x, a.n, shape)?.iter().enumerate() {
-                image_io::write_png(dir.join(format!("sample_{i:04}.png")), img)?;
-            }
-            eprintln!("wrote {} PNGs to {}", a.n, dir.display());
-        }
-        _ => unreachable!("every other case was refused above"),
     }
     Ok(ExitCode::SUCCESS)
 }
